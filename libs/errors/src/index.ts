@@ -1,0 +1,2 @@
+export type { MeshErrorClass } from './mesh-error.js';
+export { defineError, hasCode, MeshError, messageOf } from './mesh-error.js';
