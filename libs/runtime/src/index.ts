@@ -1,0 +1,3 @@
+export type { RunningMesh, ServiceEntry, StartServicesOptions } from './run.js';
+export { runMain, startServices } from './run.js';
+export type { ServiceDeps, ServiceHandle, ServiceStarter } from './service.js';

@@ -1,0 +1,143 @@
+import { type Backbone, connectBackbone, type MeshLayout, meshLayout, provisionMesh } from '@protomesh/backbone';
+import { ConfigFileError, ConfigInvalidError, loadConfig, type MeshConfig } from '@protomesh/config';
+import { MeshError } from '@protomesh/errors';
+import { createLogger, type Logger, PortInUseError } from '@protomesh/telemetry';
+import type { ServiceHandle, ServiceStarter } from './service.js';
+
+/** One service to run in this process. */
+export interface ServiceEntry {
+  readonly name: string;
+  readonly start: ServiceStarter;
+}
+
+/** A running process: its services, the shared backbone and a graceful stop. */
+export interface RunningMesh {
+  readonly config: MeshConfig;
+  readonly backbone: Backbone;
+  readonly layout: MeshLayout;
+  readonly services: readonly ServiceHandle[];
+  /** Closes every service (in reverse start order), then the backbone. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartServicesOptions {
+  readonly config: MeshConfig;
+  /** Process-wide logger; each service gets a child with its name. */
+  readonly logger: Logger;
+  /** Reuse a backbone (tests); otherwise connect one from the configuration. */
+  readonly backbone?: Backbone;
+}
+
+/** Connects the backbone, provisions the mesh and starts each service on one shared backbone. */
+export async function startServices(entries: readonly ServiceEntry[], options: StartServicesOptions): Promise<RunningMesh> {
+  const { config, logger } = options;
+  const backbone =
+    options.backbone ??
+    (await connectBackbone({
+      natsUrl: config.nats.url,
+      name: config.nats.name ?? `protomesh-${entries.map((e) => e.name).join('+')}`,
+      user: config.nats.user,
+      pass: config.nats.pass,
+      token: config.nats.token,
+      replicas: config.jetstream.replicas,
+      logger,
+    }));
+  const layout = meshLayout(config.prefix, {
+    replicas: config.jetstream.replicas,
+    streamMaxAgeMs: config.jetstream.maxAge,
+    streamMaxBytes: config.jetstream.maxBytes || undefined,
+  });
+  const services: ServiceHandle[] = [];
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      for (const service of [...services].reverse()) {
+        try {
+          await service.close();
+        } catch (error) {
+          logger.error({ err: error, service: service.name }, 'service did not close cleanly');
+        }
+      }
+      if (!options.backbone) await backbone.close();
+    })();
+    return stopped;
+  };
+  try {
+    await provisionMesh(backbone, layout);
+    for (const entry of entries) {
+      services.push(await entry.start({ config, backbone, layout, logger: logger.child({ service: entry.name }) }));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { config, backbone, layout, services, stop };
+}
+
+/**
+ * The `main` of a Protomesh process: reads the configuration, starts the services, prints
+ * where to reach them, and on SIGTERM/SIGINT shuts down gracefully. Configuration and port
+ * errors end the process with one clear line and exit code 1.
+ */
+export async function runMain(entries: readonly ServiceEntry[]): Promise<RunningMesh | undefined> {
+  let config: MeshConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    return fatal(error);
+  }
+  const logger = createLogger({ service: entries.map((e) => e.name).join('+'), level: config.logLevel });
+  let mesh: RunningMesh;
+  try {
+    mesh = await startServices(entries, { config, logger });
+  } catch (error) {
+    return fatal(error, logger);
+  }
+  const backboneName = config.nats.url ? `NATS ${config.nats.url}` : 'embedded backbone (in-process; set NATS_URL to use NATS)';
+  const lines = [`protomesh: ${entries.map((e) => e.name).join(', ')} running on ${backboneName}`];
+  for (const service of mesh.services) {
+    for (const [kind, address] of Object.entries(service.endpoints)) lines.push(`  ${service.name} ${kind.padEnd(6)} ${address}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  logger.info({ endpoints: Object.fromEntries(mesh.services.map((s) => [s.name, s.endpoints])) }, 'started');
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ graceMs: config.shutdownGrace }, 'shutdown grace period over: exiting');
+      process.exit(1);
+    }, config.shutdownGrace + 5_000);
+    timer.unref();
+    mesh.stop().then(
+      () => {
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return mesh;
+}
+
+function fatal(error: unknown, logger?: Logger): undefined {
+  const known = error instanceof MeshError;
+  const line = known ? error.message : `unexpected error: ${(error as Error)?.stack ?? String(error)}`;
+  if (logger && !(PortInUseError.is(error) || ConfigInvalidError.is(error) || ConfigFileError.is(error))) {
+    logger.error({ err: error }, 'failed to start');
+  }
+  process.stderr.write(`protomesh: ${line}\n`);
+  process.exitCode = 1;
+  return undefined;
+}
