@@ -19,7 +19,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{libs,services}/*/test/unit/**/*.test.ts'],
+          include: ['{libs,services}/*/test/unit/**/*.test.ts', 'test/unit/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -27,7 +27,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['{libs,services}/*/test/integration/**/*.test.ts', 'test/**/*.test.ts'],
+          include: ['{libs,services}/*/test/integration/**/*.test.ts', 'test/integration/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Each file starts its own nats-server and services; two cores are shared.
