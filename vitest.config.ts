@@ -32,6 +32,8 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Each file starts its own nats-server and services; two cores are shared.
           maxWorkers: 2,
+          // Run after the unit project (vitest needs distinct group orders when maxWorkers differ).
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -8,7 +8,12 @@
  * trailing tokens). Payloads are bytes, never re-encoded.
  */
 
-/** Message headers as ordered `[name, value]` pairs; a name may repeat. Values never contain CR or LF. */
+/**
+ * Message headers as ordered `[name, value]` pairs; a name may repeat. Values never contain CR or LF.
+ * Names are printable ASCII without `:`. As NATS carries them, receivers see the pairs grouped by
+ * name (in order of each name's first appearance; the values of one name keep their order) and
+ * values trimmed of surrounding whitespace.
+ */
 export type HeaderEntries = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** A message as seen by a live subscriber. */
@@ -55,7 +60,11 @@ export interface SubscribeOptions {
 
 export interface AppendOptions {
   readonly headers?: HeaderEntries;
-  /** Deduplication id: a second append with the same id inside the stream's window stores nothing. */
+  /**
+   * Deduplication id: a second append with the same id inside the stream's window stores nothing.
+   * The stored message carries it as a `Nats-Msg-Id` header (and `expectStream` as
+   * `Nats-Expected-Stream`), as on NATS.
+   */
   readonly msgId?: string;
   /** Fail unless the subject is captured by this stream. */
   readonly expectStream?: string;
@@ -204,7 +213,9 @@ export interface Backbone {
   streamState(stream: string): Promise<StreamState | undefined>;
   /**
    * Stores a message in the stream that captures `subject` and resolves once it is stored.
-   * Live subscribers of `subject` receive it too. Rejects when no stream captures it.
+   * Live subscribers of `subject` receive it too (a deduplicated append included). Rejects when
+   * no stream captures it (`PM_NO_STREAM`; on NATS only after `timeoutMs` if a live subscriber
+   * listens on the subject). A plain `publish` to a captured subject is stored as well.
    */
   append(subject: string, payload: Uint8Array, options?: AppendOptions): Promise<AppendResult>;
   /** Reads one stored message by sequence; undefined when it is gone or never existed. */
@@ -213,7 +224,10 @@ export interface Backbone {
   /** Starts (creating if needed) a consumer and delivers to `handler`. */
   consume(spec: ConsumerSpec, handler: ConsumerHandler): Promise<ConsumerHandle>;
   consumerState(stream: string, durable: string): Promise<ConsumerState | undefined>;
-  /** Deletes a durable consumer; false when it did not exist. */
+  /**
+   * Deletes a durable consumer; false when it did not exist. Stop its handles first: a handle
+   * still consuming recreates it and carries on after its last delivered message.
+   */
   deleteConsumer(stream: string, durable: string): Promise<boolean>;
 
   /** Newest message on exactly `subject` (no wildcards); undefined when none. */

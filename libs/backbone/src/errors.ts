@@ -86,11 +86,19 @@ export const StreamConflictError = defineError(
   (stream: string, reason: string) => `stream ${stream}: ${reason}`,
 );
 
-/** A consumer definition is invalid or conflicts with the existing durable consumer. */
-export const ConsumerInvalidError = defineError(
-  'PM_CONSUMER_INVALID',
-  'ConsumerInvalidError',
-  'A consumer definition is invalid (bad start sequence, limits out of range) or conflicts with the existing durable consumer of that name (a different filter subject).',
+/** A stream, consumer or bucket definition, or an option, has a value out of range. */
+export const SpecInvalidError = defineError(
+  'PM_SPEC_INVALID',
+  'SpecInvalidError',
+  'A stream, consumer or bucket definition or an operation option has a missing or out-of-range value (negative duration, zero limit, empty subjects).',
+  (what: string, reason: string) => `invalid ${what}: ${reason}`,
+);
+
+/** A durable consumer exists with a definition that cannot be reconciled (another filter subject). */
+export const ConsumerConflictError = defineError(
+  'PM_CONSUMER_CONFLICT',
+  'ConsumerConflictError',
+  'A durable consumer of that name already exists on the stream with a different filter subject; delete it or pick another name.',
   (consumer: string, reason: string) => `consumer ${consumer}: ${reason}`,
 );
 
@@ -99,7 +107,8 @@ export const AppendTimeoutError = defineError(
   'PM_APPEND_TIMEOUT',
   'AppendTimeoutError',
   'An append got no acknowledgement within its timeout; the message may or may not be stored (retry with the same msgId).',
-  (subject: string, timeoutMs: number) => `append to ${JSON.stringify(subject)} not acknowledged within ${timeoutMs} ms`,
+  (subject: string, timeoutMs: number) =>
+    `append to ${JSON.stringify(subject)} not acknowledged within ${timeoutMs} ms`,
 );
 
 /** A KV compare-and-set failed: the key exists (create) or moved on from the given revision (update, delete). */
@@ -130,7 +139,8 @@ export const BACKBONE_ERRORS = [
   StreamMismatchError,
   StreamNotFoundError,
   StreamConflictError,
-  ConsumerInvalidError,
+  SpecInvalidError,
+  ConsumerConflictError,
   AppendTimeoutError,
   KvConflictError,
   KvKeyInvalidError,

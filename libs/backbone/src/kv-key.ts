@@ -38,9 +38,9 @@ export function decodeKey(key: string): string {
   for (let i = 0; i < key.length; ) {
     const char = key[i]!;
     if (char === '=') {
-      const escape = key.slice(i, i + 3);
-      if (!CANONICAL_ESCAPE.test(escape)) throw new KvKeyInvalidError(key, `bad escape at offset ${i}`);
-      const byte = Number.parseInt(escape.slice(1), 16);
+      const triplet = key.slice(i, i + 3);
+      if (!CANONICAL_ESCAPE.test(triplet)) throw new KvKeyInvalidError(key, `bad escape at offset ${i}`);
+      const byte = Number.parseInt(triplet.slice(1), 16);
       if (SAFE.test(String.fromCharCode(byte))) {
         throw new KvKeyInvalidError(key, `escape of a plain character at offset ${i}`);
       }
@@ -50,7 +50,10 @@ export function decodeKey(key: string): string {
       bytes.push(char.charCodeAt(0));
       i += 1;
     } else {
-      throw new KvKeyInvalidError(key, `character ${JSON.stringify(char)} at offset ${i} is never produced by encodeKey`);
+      throw new KvKeyInvalidError(
+        key,
+        `character ${JSON.stringify(char)} at offset ${i} is never produced by encodeKey`,
+      );
     }
   }
   let id: string;

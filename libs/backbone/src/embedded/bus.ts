@@ -1,0 +1,146 @@
+/**
+ * In-process NATS core semantics: wildcard subscriptions and queue groups. Each message goes
+ * to every plain subscriber whose pattern matches and to exactly one member of each queue
+ * group with a matching member (groups are by queue name across patterns, as in
+ * nats-server), chosen round-robin. Delivery is asynchronous and in publish order per
+ * subscription.
+ */
+import { SubjectIndex } from '@protomesh/topic-map';
+import type { BackboneMessage } from '../contract.js';
+import type { BackboneLogger } from '../logger.js';
+import { Deferred } from './timers.js';
+
+/** Messages one subscription handles per event-loop turn before yielding. */
+const DELIVERIES_PER_TURN = 1_000;
+
+class LocalSubscription {
+  readonly id: number;
+  readonly pattern: string;
+  readonly queue: string | undefined;
+  readonly #onMessage: (message: BackboneMessage) => void;
+  readonly #logger: BackboneLogger;
+  /** Waiting messages; `#head` is the next to deliver (shifting an array is O(n)). */
+  #mailbox: BackboneMessage[] = [];
+  #head = 0;
+  readonly #drain = new Deferred(() => this.#deliver());
+  #closed = false;
+
+  constructor(
+    id: number,
+    pattern: string,
+    queue: string | undefined,
+    onMessage: (message: BackboneMessage) => void,
+    logger: BackboneLogger,
+  ) {
+    this.id = id;
+    this.pattern = pattern;
+    this.queue = queue;
+    this.#onMessage = onMessage;
+    this.#logger = logger;
+  }
+
+  get idle(): boolean {
+    return this.#head >= this.#mailbox.length;
+  }
+
+  enqueue(message: BackboneMessage): void {
+    if (this.#closed) return;
+    this.#mailbox.push(message);
+    this.#drain.request();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#mailbox = [];
+    this.#head = 0;
+    this.#drain.cancel();
+  }
+
+  #deliver(): void {
+    let n = 0;
+    while (!this.#closed && !this.idle && n++ < DELIVERIES_PER_TURN) {
+      const message = this.#mailbox[this.#head++]!;
+      try {
+        this.#onMessage(message);
+      } catch (err) {
+        this.#logger.error({ subject: message.subject, err }, 'subscriber failed');
+      }
+    }
+    if (this.idle) {
+      this.#mailbox = [];
+      this.#head = 0;
+    } else if (!this.#closed) {
+      this.#drain.request();
+    }
+  }
+}
+
+/** The local message bus of one embedded backbone. */
+export class Bus {
+  readonly #index = new SubjectIndex<LocalSubscription>();
+  readonly #subs = new Set<LocalSubscription>();
+  /** Round-robin position per queue group name. */
+  readonly #turns = new Map<string, number>();
+  readonly #logger: BackboneLogger;
+  #nextId = 1;
+
+  constructor(logger: BackboneLogger) {
+    this.#logger = logger;
+  }
+
+  /** Subscribes; the returned function unsubscribes (idempotent). Pattern and queue are validated by the caller. */
+  subscribe(pattern: string, onMessage: (message: BackboneMessage) => void, queue?: string): () => void {
+    const sub = new LocalSubscription(this.#nextId++, pattern, queue, onMessage, this.#logger);
+    this.#index.add(pattern, sub);
+    this.#subs.add(sub);
+    return () => {
+      if (!this.#subs.delete(sub)) return;
+      this.#index.remove(pattern, sub);
+      sub.close();
+    };
+  }
+
+  /** Hands `message` to the matching subscribers (asynchronously). */
+  publish(message: BackboneMessage): void {
+    const matches = this.#index.match(message.subject);
+    if (matches.length === 0) return;
+    let groups: Map<string, LocalSubscription[]> | undefined;
+    const seen = new Set<LocalSubscription>();
+    for (const sub of matches) {
+      // A subscription added under one pattern appears once; guard anyway.
+      if (seen.has(sub)) continue;
+      seen.add(sub);
+      if (sub.queue === undefined) {
+        sub.enqueue(message);
+        continue;
+      }
+      groups ??= new Map();
+      let members = groups.get(sub.queue);
+      if (members === undefined) {
+        members = [];
+        groups.set(sub.queue, members);
+      }
+      members.push(sub);
+    }
+    if (groups === undefined) return;
+    for (const [queue, members] of groups) {
+      // Stable order (by subscription age) so the turn counter walks the members fairly.
+      members.sort((a, b) => a.id - b.id);
+      const turn = this.#turns.get(queue) ?? 0;
+      this.#turns.set(queue, (turn + 1) % Number.MAX_SAFE_INTEGER);
+      members[turn % members.length]!.enqueue(message);
+    }
+  }
+
+  /** True when no subscription has a message waiting. */
+  get idle(): boolean {
+    for (const sub of this.#subs) if (!sub.idle) return false;
+    return true;
+  }
+
+  close(): void {
+    for (const sub of this.#subs) sub.close();
+    this.#subs.clear();
+    this.#turns.clear();
+  }
+}

@@ -1,0 +1,95 @@
+/** Embedded-only behaviour that the contract suite cannot drive on a real server: an injected clock. */
+import { createEmbeddedBackbone } from '@protomesh/backbone';
+import { describe, expect, it } from 'vitest';
+import { patternsOverlap } from '../../src/embedded/embedded-backbone.js';
+import { normalizeHeaders } from '../../src/validate.js';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+function fakeClock(start = 1_700_000_000_000) {
+  let now = start;
+  return { clock: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe('embedded backbone with an injected clock', () => {
+  it('stamps messages and forgets msgIds after the duplicate window', async () => {
+    const { clock, advance } = fakeClock();
+    const bb = createEmbeddedBackbone({ clock });
+    await bb.ensureStream({ name: 'S', subjects: ['s.>'], duplicateWindowMs: 1_000 });
+    const first = await bb.append('s.a', bytes('1'), { msgId: 'x' });
+    expect((await bb.getMessage('S', first.seq))?.time).toBe(clock());
+    advance(999);
+    expect(await bb.append('s.a', bytes('1'), { msgId: 'x' })).toEqual({ stream: 'S', seq: 1, duplicate: true });
+    advance(1);
+    expect(await bb.append('s.a', bytes('1'), { msgId: 'x' })).toEqual({ stream: 'S', seq: 2, duplicate: false });
+    await bb.close();
+  });
+
+  it('drops messages past maxAgeMs and KV entries past their TTL', async () => {
+    const { clock, advance } = fakeClock();
+    const bb = createEmbeddedBackbone({ clock });
+    await bb.ensureStream({ name: 'S', subjects: ['s.>'], maxAgeMs: 1_000 });
+    await bb.append('s.a', bytes('old'));
+    advance(500);
+    await bb.append('s.b', bytes('new'));
+    advance(500);
+    expect(await bb.streamState('S')).toEqual({ name: 'S', firstSeq: 2, lastSeq: 2, messages: 1 });
+    const kv = await bb.kv({ bucket: 'B', ttlMs: 1_000 });
+    await kv.put('a', bytes('a'));
+    advance(600);
+    await kv.put('b', bytes('b'));
+    advance(400);
+    expect(await kv.get('a')).toBeUndefined();
+    expect(await kv.keys()).toEqual(['b']);
+    await bb.close();
+  });
+
+  it('clears ack timers on close: nothing is redelivered afterwards', async () => {
+    const bb = createEmbeddedBackbone();
+    await bb.ensureStream({ name: 'S', subjects: ['s.>'] });
+    await bb.append('s.a', bytes('x'));
+    let deliveries = 0;
+    await bb.consume({ stream: 'S', durable: 'd', deliver: { kind: 'all' }, ackWaitMs: 50 }, () => {
+      deliveries++;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(deliveries).toBe(1);
+    await bb.close();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(deliveries).toBe(1);
+  });
+});
+
+describe('patternsOverlap', () => {
+  it.each([
+    ['a.>', 'a.b', true],
+    ['a.*', 'a.b.c', false],
+    ['a.*.c', 'a.b.*', true],
+    ['a', 'a.>', false],
+    ['>', 'x', true],
+    ['a.b', 'a.c', false],
+    ['mesh.retained.>', 'mesh.mqtt.1.>', false],
+    ['mesh.mqtt.1.>', 'mesh.mqtt.$1.>', false],
+  ])('%s vs %s → %s', (a, b, overlap) => {
+    expect(patternsOverlap(a, b)).toBe(overlap);
+    expect(patternsOverlap(b, a)).toBe(overlap);
+  });
+});
+
+describe('normalizeHeaders', () => {
+  it('groups values by name in first-appearance order and trims them, as NATS delivers them', () => {
+    expect(
+      normalizeHeaders([
+        ['a', ' 1 '],
+        ['b', '2'],
+        ['a', '3'],
+      ]),
+    ).toEqual([
+      ['a', '1'],
+      ['a', '3'],
+      ['b', '2'],
+    ]);
+    expect(normalizeHeaders([])).toBeUndefined();
+    expect(normalizeHeaders(undefined)).toBeUndefined();
+  });
+});
