@@ -1,0 +1,10 @@
+export type { Bridge, BridgeOptions } from './app.js';
+export { BRIDGE_ACK_WAIT_MS, createBridge } from './app.js';
+export { BRIDGE_ERRORS, RouteDuplicateError, RouteInvalidError } from './errors.js';
+export { bridgedHeaders, type Verdict, verdict } from './forward.js';
+export type { LeaseTimings } from './lease.js';
+export { DEFAULT_LEASE_RENEW_MS, DEFAULT_LEASE_RETRY_MS } from './lease.js';
+export type { Outcome } from './metrics.js';
+export type { BridgeRoute, CompiledRoute } from './routes.js';
+export { compileRoutes, IDENTITY_ROUTES } from './routes.js';
+export { startBridge } from './start.js';

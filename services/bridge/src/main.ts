@@ -1,0 +1,4 @@
+import { runMain } from '@protomesh/runtime';
+import { startBridge } from './start.js';
+
+await runMain([{ name: 'bridge', start: startBridge }]);
