@@ -29,7 +29,10 @@ export interface StartServicesOptions {
 }
 
 /** Connects the backbone, provisions the mesh and starts each service on one shared backbone. */
-export async function startServices(entries: readonly ServiceEntry[], options: StartServicesOptions): Promise<RunningMesh> {
+export async function startServices(
+  entries: readonly ServiceEntry[],
+  options: StartServicesOptions,
+): Promise<RunningMesh> {
   const { config, logger } = options;
   const backbone =
     options.backbone ??
@@ -93,10 +96,13 @@ export async function runMain(entries: readonly ServiceEntry[]): Promise<Running
   } catch (error) {
     return fatal(error, logger);
   }
-  const backboneName = config.nats.url ? `NATS ${config.nats.url}` : 'embedded backbone (in-process; set NATS_URL to use NATS)';
+  const backboneName = config.nats.url
+    ? `NATS ${config.nats.url}`
+    : 'embedded backbone (in-process; set NATS_URL to use NATS)';
   const lines = [`protomesh: ${entries.map((e) => e.name).join(', ')} running on ${backboneName}`];
   for (const service of mesh.services) {
-    for (const [kind, address] of Object.entries(service.endpoints)) lines.push(`  ${service.name} ${kind.padEnd(6)} ${address}`);
+    for (const [kind, address] of Object.entries(service.endpoints))
+      lines.push(`  ${service.name} ${kind.padEnd(6)} ${address}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ endpoints: Object.fromEntries(mesh.services.map((s) => [s.name, s.endpoints])) }, 'started');
