@@ -5,10 +5,11 @@
 // the container image picks its service). Configuration: environment + PROTOMESH_CONFIG (YAML).
 import { runMain } from '@protomesh/runtime';
 
+// The bridge starts first, so its durable consumers exist before the edges accept publishes.
 const SERVICES = {
+  bridge: async () => (await import('@protomesh/bridge')).startBridge,
   'mqtt-edge': async () => (await import('@protomesh/mqtt-edge')).startMqttEdge,
   'ws-edge': async () => (await import('@protomesh/ws-edge')).startWsEdge,
-  bridge: async () => (await import('@protomesh/bridge')).startBridge,
 };
 
 const USAGE = `usage: protomesh [all | ${Object.keys(SERVICES).join(' | ')} ...]`;
