@@ -89,7 +89,8 @@ export async function runMain(entries: readonly ServiceEntry[]): Promise<Running
   } catch (error) {
     return fatal(error);
   }
-  const logger = createLogger({ service: entries.map((e) => e.name).join('+'), level: config.logLevel });
+  // No `service` on the root: startServices gives each service a child logger carrying its name.
+  const logger = createLogger({ level: config.logLevel });
   let mesh: RunningMesh;
   try {
     mesh = await startServices(entries, { config, logger });

@@ -37,6 +37,6 @@ export async function startInProcess(entries: ServiceEntry | readonly ServiceEnt
     ...options.env,
   };
   const config = loadConfig({ env, file: '' });
-  const logger = createLogger({ service: list.map((e) => e.name).join('+'), level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel });
   return startServices(list, { config, logger, backbone: options.backbone });
 }

@@ -1,0 +1,94 @@
+import type { WebSocket } from 'ws';
+
+/** A server frame as received by a test client. */
+export type Frame = Record<string, unknown> & { op: string };
+
+/** How a test client's connection ended. */
+export interface Closed {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * Wraps a `ws` client (from `injectWS` or `new WebSocket`) for tests: frames are queued so
+ * `next()` never misses one, and `closed` resolves with the close code.
+ */
+export class TestClient {
+  readonly ws: WebSocket;
+  readonly closed: Promise<Closed>;
+  readonly #queue: Frame[] = [];
+  readonly #waiters: Array<(frame: Frame) => void> = [];
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as Frame;
+      const waiter = this.#waiters.shift();
+      if (waiter) waiter(frame);
+      else this.#queue.push(frame);
+    });
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    ws.on('error', () => {});
+  }
+
+  /** Sends a request object as JSON. */
+  send(request: unknown): void {
+    this.ws.send(JSON.stringify(request));
+  }
+
+  /** Sends raw text or bytes. */
+  sendRaw(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary });
+  }
+
+  /** The next frame (waits up to `timeoutMs`). */
+  next(timeoutMs = 5_000): Promise<Frame> {
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(new Error(`no frame within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (frame: Frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Frames received and not yet taken. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** Sends `request` and returns the next frame (the reply when nothing else is in flight). */
+  async request(request: Record<string, unknown>): Promise<Frame> {
+    this.send(request);
+    return this.next();
+  }
+
+  /** Round trip: after it, every frame the server sent before the pong has been received. */
+  async barrier(): Promise<Frame[]> {
+    const id = `barrier-${Math.random()}`;
+    this.send({ op: 'ping', id });
+    const before: Frame[] = [];
+    for (;;) {
+      const frame = await this.next();
+      if (frame.op === 'pong' && frame.id === id) return before;
+      before.push(frame);
+    }
+  }
+
+  /** Closes (if open) and waits for the close. */
+  async close(): Promise<void> {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close();
+    const timer = setTimeout(() => this.ws.terminate(), 1_000);
+    await this.closed;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,159 @@
+import { deliveryFrame, errorFrame, okFrame, type ParseResult, parseFrame, pongFrame } from '@protomesh/ws-edge';
+import { describe, expect, it } from 'vitest';
+
+function rejected(result: ParseResult): { code: string; message: string; id: unknown } {
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.request)}`);
+  return { code: result.error.code, message: result.error.message, id: result.id };
+}
+
+function accepted(result: ParseResult) {
+  if (!result.ok) throw new Error(`expected a request, got ${result.error.code}: ${result.error.message}`);
+  return result.request;
+}
+
+describe('parseFrame', () => {
+  it('rejects text that is not a JSON object as PM_WS_MALFORMED_FRAME', () => {
+    for (const text of ['{', 'hello', '[]', '[1]', 'null', '42', '"op"', 'true', '']) {
+      expect(rejected(parseFrame(text)).code).toBe('PM_WS_MALFORMED_FRAME');
+    }
+  });
+
+  it('parses sub, unsub and ping, with or without ids', () => {
+    expect(accepted(parseFrame('{"op":"sub","id":1,"filter":"sensors/+/temp"}'))).toEqual({
+      op: 'sub',
+      id: 1,
+      filter: 'sensors/+/temp',
+    });
+    expect(accepted(parseFrame('{"op":"unsub","id":"u","filter":"a/#"}'))).toEqual({
+      op: 'unsub',
+      id: 'u',
+      filter: 'a/#',
+    });
+    expect(accepted(parseFrame('{"op":"ping"}'))).toEqual({ op: 'ping', id: undefined });
+    expect(accepted(parseFrame('{"op":"ping","extra":"ignored"}'))).toEqual({ op: 'ping', id: undefined });
+  });
+
+  it('names the unknown op, and keeps the id for the reply', () => {
+    const error = rejected(parseFrame('{"op":"subscribe","id":7}'));
+    expect(error).toMatchObject({ code: 'PM_WS_UNKNOWN_OP', id: 7 });
+    expect(error.message).toContain('"subscribe"');
+  });
+
+  it.each([
+    ['{"id":1}', 'op: missing'],
+    ['{"op":5}', 'op: expected a string'],
+    ['{"op":"sub"}', 'filter: missing'],
+    ['{"op":"unsub","filter":3}', 'filter: expected a string'],
+    ['{"op":"pub","text":"x"}', 'topic: missing'],
+    ['{"op":"pub","topic":"a","qos":2,"text":"x"}', 'qos: expected 0 or 1'],
+    ['{"op":"pub","topic":"a","qos":"1","text":"x"}', 'qos: expected 0 or 1'],
+    ['{"op":"pub","topic":"a","retain":1,"text":"x"}', 'retain: expected true or false'],
+    ['{"op":"pub","topic":"a","contentType":1,"text":"x"}', 'contentType: expected a string'],
+    ['{"op":"pub","topic":"a"}', 'payload: one of text, b64 or data is required'],
+    ['{"op":"pub","topic":"a","text":"x","b64":"eA=="}', 'payload: give only one of text, b64'],
+    ['{"op":"pub","topic":"a","text":5}', 'text: expected a string'],
+    ['{"op":"pub","topic":"a","text":"\\ud800"}', 'text: contains a lone surrogate'],
+    ['{"op":"pub","topic":"a","b64":"not base64!"}', 'b64: expected standard base64'],
+    ['{"op":"pub","topic":"a","b64":"eA"}', 'b64: expected standard base64'],
+    ['{"op":"pub","topic":"a","b64":7}', 'b64: expected standard base64'],
+  ])('rejects %s as PM_WS_BAD_REQUEST naming the field', (text, message) => {
+    const error = rejected(parseFrame(text));
+    expect(error.code).toBe('PM_WS_BAD_REQUEST');
+    expect(error.message).toContain(message);
+  });
+
+  it('accepts string and number ids, rejects other ids without echoing them', () => {
+    expect(accepted(parseFrame('{"op":"ping","id":"abc"}')).id).toBe('abc');
+    expect(accepted(parseFrame('{"op":"ping","id":0}')).id).toBe(0);
+    for (const id of ['{}', '[1]', 'true', 'null', JSON.stringify('x'.repeat(129))]) {
+      const error = rejected(parseFrame(`{"op":"ping","id":${id}}`));
+      expect(error).toMatchObject({ code: 'PM_WS_BAD_REQUEST', id: undefined });
+      expect(error.message).toMatch(/^id: /);
+    }
+  });
+
+  it('turns text, b64 and data payloads into exact bytes', () => {
+    const text = accepted(parseFrame(JSON.stringify({ op: 'pub', topic: 'a', text: '\uFEFFgrüße 🌡' })));
+    expect(text).toMatchObject({ qos: 0, retain: false, payloadFormat: 1, contentType: undefined });
+    expect(Buffer.from((text as { payload: Uint8Array }).payload)).toEqual(Buffer.from('\uFEFFgrüße 🌡', 'utf8'));
+
+    const bytes = Buffer.from([0, 255, 128, 10, 0xc3]);
+    const b64 = accepted(parseFrame(JSON.stringify({ op: 'pub', topic: 'a', qos: 1, b64: bytes.toString('base64') })));
+    expect(b64).toMatchObject({ qos: 1, payloadFormat: undefined });
+    expect(Buffer.from((b64 as { payload: Uint8Array }).payload)).toEqual(bytes);
+
+    const data = accepted(parseFrame('{"op":"pub","topic":"a","retain":true,"data":{"on":true,"n":[1,2]}}'));
+    expect(data).toMatchObject({ retain: true, contentType: 'application/json', payloadFormat: 1 });
+    expect(Buffer.from((data as { payload: Uint8Array }).payload).toString()).toBe('{"on":true,"n":[1,2]}');
+
+    const nullData = accepted(parseFrame('{"op":"pub","topic":"a","data":null,"contentType":"application/x"}'));
+    expect(nullData).toMatchObject({ contentType: 'application/x' });
+    expect(Buffer.from((nullData as { payload: Uint8Array }).payload).toString()).toBe('null');
+
+    const empty = accepted(parseFrame('{"op":"pub","topic":"a","text":""}'));
+    expect((empty as { payload: Uint8Array }).payload.byteLength).toBe(0);
+  });
+});
+
+describe('server frames', () => {
+  it('builds ok, pong and error frames with the request id', () => {
+    expect(JSON.parse(okFrame(1))).toEqual({ op: 'ok', id: 1 });
+    expect(JSON.parse(okFrame('p', { seq: 9 }))).toEqual({ op: 'ok', id: 'p', seq: 9 });
+    expect(JSON.parse(pongFrame(undefined))).toEqual({ op: 'pong' });
+    expect(JSON.parse(pongFrame('x'))).toEqual({ op: 'pong', id: 'x' });
+    expect(JSON.parse(errorFrame({ code: 'PM_WS_X', message: 'm' }, undefined))).toEqual({
+      op: 'error',
+      code: 'PM_WS_X',
+      message: 'm',
+    });
+    expect(JSON.parse(errorFrame({ code: 'PM_WS_X', message: 'm' }, 0))).toEqual({
+      op: 'error',
+      id: 0,
+      code: 'PM_WS_X',
+      message: 'm',
+    });
+  });
+
+  it('delivers valid UTF-8 as text (BOM kept) and anything else as b64, byte-exact', () => {
+    const utf8 = Buffer.from('\uFEFFtemp 21.5°', 'utf8');
+    const asText = JSON.parse(
+      deliveryFrame({ topic: 't', qos: 1, payload: utf8, origin: 'mqtt', retain: true, seq: 3 }),
+    );
+    expect(asText).toEqual({
+      op: 'msg',
+      topic: 't',
+      qos: 1,
+      text: '\uFEFFtemp 21.5°',
+      retain: true,
+      seq: 3,
+      origin: 'mqtt',
+    });
+    expect(Buffer.from(asText.text, 'utf8')).toEqual(utf8);
+
+    const binary = Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28]);
+    const asB64 = JSON.parse(
+      deliveryFrame({ topic: 't', qos: 0, payload: binary, contentType: 'application/octet-stream' }),
+    );
+    expect(asB64).toEqual({
+      op: 'msg',
+      topic: 't',
+      qos: 0,
+      b64: binary.toString('base64'),
+      contentType: 'application/octet-stream',
+    });
+
+    // A view into a larger buffer: only its own bytes go out.
+    const backing = Buffer.from([1, 2, 0xff, 4, 5]);
+    const view = new Uint8Array(backing.buffer, backing.byteOffset + 1, 3);
+    expect(JSON.parse(deliveryFrame({ topic: 't', qos: 0, payload: view })).b64).toBe(
+      Buffer.from([2, 0xff, 4]).toString('base64'),
+    );
+
+    expect(JSON.parse(deliveryFrame({ topic: 't', qos: 0, payload: new Uint8Array(0) }))).toEqual({
+      op: 'msg',
+      topic: 't',
+      qos: 0,
+      text: '',
+    });
+  });
+});
