@@ -63,7 +63,8 @@ function readYaml(file: string): Record<string, unknown> {
     throw new ConfigFileError(file, (error as Error).message, { cause: error });
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigFileError(file, 'expected a mapping at the top level');
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new ConfigFileError(file, 'expected a mapping at the top level');
   return doc as Record<string, unknown>;
 }
 

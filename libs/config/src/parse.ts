@@ -34,7 +34,9 @@ export function text(pattern?: RegExp, what = 'a non-empty string'): Parser<stri
 /** One of a fixed set of strings. */
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
   return (raw) =>
-    typeof raw === 'string' && (values as readonly string[]).includes(raw) ? (raw as T) : expected(`one of ${values.join(', ')}`);
+    typeof raw === 'string' && (values as readonly string[]).includes(raw)
+      ? (raw as T)
+      : expected(`one of ${values.join(', ')}`);
 }
 
 /** true/false, also 1/0, yes/no, on/off from the environment. */
@@ -64,7 +66,15 @@ export function duration(minMs = 0, maxMs = Number.MAX_SAFE_INTEGER): Parser<num
   };
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+};
 
 /** A size in bytes: `65536`, `64KiB`, `1MiB`, `1GiB` (also kB/MB/GB in powers of 1000). */
 export function bytes(min = 0, max = Number.MAX_SAFE_INTEGER): Parser<number> {

@@ -67,7 +67,9 @@ describe('loadConfig', () => {
 
   it('reports a YAML value of the wrong type with its path and the file', () => {
     const file = yamlFile('ws:\n  port: [1, 2]\n');
-    expect(() => loadConfig({ env: { PROTOMESH_CONFIG: file } })).toThrow(/ws\.port \(WS_PORT, in .*\): expected an integer/);
+    expect(() => loadConfig({ env: { PROTOMESH_CONFIG: file } })).toThrow(
+      /ws\.port \(WS_PORT, in .*\): expected an integer/,
+    );
   });
 
   it('rejects a malformed NATS URL', () => {
