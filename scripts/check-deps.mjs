@@ -31,10 +31,13 @@ function files(dir, out = []) {
   return out;
 }
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function importsOf(file) {
-  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const found = new Set();
   for (const match of text.matchAll(IMPORT_RE)) {
     const spec = match[1] ?? match[2];
@@ -63,7 +66,8 @@ export function checkDependencies(root) {
     if (!existsSync(base)) continue;
     for (const name of readdirSync(base)) {
       const dir = join(base, name);
-      if (existsSync(join(dir, 'package.json'))) packages.push({ group, dir, pkg: readJson(join(dir, 'package.json')) });
+      if (existsSync(join(dir, 'package.json')))
+        packages.push({ group, dir, pkg: readJson(join(dir, 'package.json')) });
     }
   }
   const byName = new Map(packages.map((p) => [p.pkg.name, p]));
@@ -84,7 +88,8 @@ export function checkDependencies(root) {
         if (group === 'services' && serviceNames.has(name) && name !== pkg.name) {
           problems.push(`${at}: a service imports another service, ${name}`);
         }
-        if (!deps.has(name)) problems.push(`${at}: imports ${name}, which ${where}/package.json does not list in dependencies`);
+        if (!deps.has(name))
+          problems.push(`${at}: imports ${name}, which ${where}/package.json does not list in dependencies`);
       }
     }
     for (const file of files(join(dir, 'test'))) {
@@ -92,13 +97,16 @@ export function checkDependencies(root) {
         if (builtins.has(spec) || builtins.has(spec.split('/')[0])) continue;
         const name = packageOf(spec);
         const at = relative(root, file);
-        if (group === 'libs' && serviceNames.has(name)) problems.push(`${at}: a lib's test imports the service ${name}`);
+        if (group === 'libs' && serviceNames.has(name))
+          problems.push(`${at}: a lib's test imports the service ${name}`);
         if (group === 'services' && serviceNames.has(name) && name !== pkg.name) {
           problems.push(`${at}: a service's test imports another service, ${name}`);
         }
         const declared = deps.has(name) || devDeps.has(name) || rootDev.has(name) || name === pkg.name;
         if (!declared && !(name.startsWith('@protomesh/') && byName.get(name)?.group === 'libs')) {
-          problems.push(`${at}: imports ${name}, which is declared neither in ${where}/package.json nor in the root devDependencies`);
+          problems.push(
+            `${at}: imports ${name}, which is declared neither in ${where}/package.json nor in the root devDependencies`,
+          );
         }
       }
     }
@@ -106,17 +114,18 @@ export function checkDependencies(root) {
     const tsconfigPath = join(dir, 'tsconfig.json');
     const tsconfig = existsSync(tsconfigPath) ? readJson(tsconfigPath) : { references: [] };
     const referenced = new Set((tsconfig.references ?? []).map((r) => resolve(dir, r.path)));
-    const expected = new Set(
-      [...deps].filter((d) => byName.has(d)).map((d) => byName.get(d).dir),
-    );
+    const expected = new Set([...deps].filter((d) => byName.has(d)).map((d) => byName.get(d).dir));
     for (const path of expected) {
-      if (!referenced.has(path)) problems.push(`${where}/tsconfig.json: missing reference to ${relative(dir, path)} (a dependency)`);
+      if (!referenced.has(path))
+        problems.push(`${where}/tsconfig.json: missing reference to ${relative(dir, path)} (a dependency)`);
     }
     for (const path of referenced) {
-      if (!expected.has(path)) problems.push(`${where}/tsconfig.json: references ${relative(dir, path)}, which is not a dependency`);
+      if (!expected.has(path))
+        problems.push(`${where}/tsconfig.json: references ${relative(dir, path)}, which is not a dependency`);
     }
     for (const d of deps) {
-      if (d.startsWith('@protomesh/') && !byName.has(d)) problems.push(`${where}/package.json: depends on unknown workspace ${d}`);
+      if (d.startsWith('@protomesh/') && !byName.has(d))
+        problems.push(`${where}/package.json: depends on unknown workspace ${d}`);
     }
   }
   // The solution file builds every package.

@@ -40,7 +40,10 @@ it('malformed MQTT bytes and malformed WebSocket frames close only the offending
   );
   const mqttPort = mesh.services[0]!.ports.mqtt!;
   const wsUrl = `ws://127.0.0.1:${mesh.services[1]!.ports.ws}/ws`;
-  const mqttSubscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 5, reconnectPeriod: 0 });
+  const mqttSubscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+  });
   const wsSubscriber = await TestWsClient.connect(wsUrl);
   const publisher = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4, reconnectPeriod: 0 });
   try {
@@ -75,7 +78,10 @@ it('malformed MQTT bytes and malformed WebSocket frames close only the offending
     expect(offender.closed!.code).toBe(4400);
 
     await publishSome(20);
-    await waitFor(() => mqttReceived.length >= 40 && wsSubscriber.messages.length >= 40, 'deliveries after the bad input');
+    await waitFor(
+      () => mqttReceived.length >= 40 && wsSubscriber.messages.length >= 40,
+      'deliveries after the bad input',
+    );
     expect(mqttReceived).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
     expect(wsSubscriber.messages.map((m) => m.text)).toEqual(Array.from({ length: 40 }, (_, i) => String(i)));
     expect(mqttSubscriber.connected).toBe(true);

@@ -87,9 +87,14 @@ describe('the mesh on NATS, two replicas of each service', () => {
     await Promise.all(acks);
     await waitFor(() => subscriber.messages.length >= total, `${total} WebSocket deliveries`, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 300)); // would-be duplicates arrive late
-    const received = subscriber.messages.map((m: Frame) => ({ topic: m.topic!, n: (JSON.parse(m.text!) as { n: number }).n }));
+    const received = subscriber.messages.map((m: Frame) => ({
+      topic: m.topic!,
+      n: (JSON.parse(m.text!) as { n: number }).n,
+    }));
     expectExactlyOnceInOrder(received, total);
-    expect(new Set(received.map((m) => m.topic))).toEqual(new Set(Array.from({ length: 10 }, (_, i) => `sensors/${i}/temp`)));
+    expect(new Set(received.map((m) => m.topic))).toEqual(
+      new Set(Array.from({ length: 10 }, (_, i) => `sensors/${i}/temp`)),
+    );
   });
 
   it('carries 1,000 QoS 1 messages from a WebSocket client to an MQTT 3.1.1 subscriber, each once and in order per topic', async () => {

@@ -56,7 +56,11 @@ const PORTS_ZERO = { MQTT_PORT: '0', WS_PORT: '0', MQTT_ADMIN_PORT: '0', WS_ADMI
 
 it('boots the whole mesh on the embedded backbone and carries an MQTT publish to a WebSocket subscriber', async () => {
   const started = npmStart({ ...PORTS_ZERO, MQTT_HOST: '127.0.0.1', WS_HOST: '127.0.0.1', ADMIN_HOST: '127.0.0.1' });
-  await waitFor(() => /ws-edge\s+ws\s+\S+/.test(started.stdout) || started.child.exitCode !== null, 'printed addresses', 60_000);
+  await waitFor(
+    () => /ws-edge\s+ws\s+\S+/.test(started.stdout) || started.child.exitCode !== null,
+    'printed addresses',
+    60_000,
+  );
   expect(started.stdout).toContain('embedded backbone');
   const mqttUrl = /mqtt-edge\s+mqtt\s+(mqtt:\/\/\S+)/.exec(started.stdout)?.[1];
   const wsUrl = /ws-edge\s+ws\s+(ws:\/\/\S+)/.exec(started.stdout)?.[1];
@@ -72,8 +76,11 @@ it('boots the whole mesh on the embedded backbone and carries an MQTT publish to
   await publisher.endAsync();
   await subscriber.close();
 
+  // SIGTERM to the whole group (npm, its shell and node): npm dies of the signal, node
+  // drains and says so on the stdout it shares with npm.
   process.kill(-started.child.pid!, 'SIGTERM');
-  expect(await started.exited).toBe(0);
+  await started.exited;
+  await waitFor(() => started.stdout.includes('protomesh: stopped'), 'graceful stop', 15_000);
 });
 
 it('refuses a port in use with one line naming the setting to change', async () => {
@@ -83,7 +90,10 @@ it('refuses a port in use with one line naming the setting to change', async () 
   const port = (blocker.address() as { port: number }).port;
   const started = npmStart({ ...PORTS_ZERO, MQTT_HOST: '127.0.0.1', MQTT_PORT: String(port) });
   expect(await started.exited).toBe(1);
-  const lines = started.stderr.trim().split('\n').filter((line) => line.startsWith('protomesh:'));
+  const lines = started.stderr
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('protomesh:'));
   expect(lines).toEqual([
     `protomesh: port ${port} on 127.0.0.1 is already in use: set MQTT_PORT to a free port, e.g. MQTT_PORT=${port + 1}`,
   ]);

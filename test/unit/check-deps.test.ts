@@ -28,7 +28,8 @@ describe('check-deps', () => {
       'tsconfig.json': { references: [{ path: 'libs/a' }, { path: 'services/s1' }] },
       'libs/a/package.json': pkg('@protomesh/a', { 'mqtt-packet': '*' }),
       'libs/a/tsconfig.json': { references: [{ path: '../b' }] },
-      'libs/a/src/index.ts': "import { x } from '@protomesh/s1';\nimport p from 'mqtt-packet';\nimport y from 'undeclared';\n",
+      'libs/a/src/index.ts':
+        "import { x } from '@protomesh/s1';\nimport p from 'mqtt-packet';\nimport y from 'undeclared';\n",
       'libs/b/package.json': pkg('@protomesh/b'),
       'libs/b/src/index.ts': "import { readFile } from 'node:fs';\n",
       'services/s1/package.json': pkg('@protomesh/s1', { '@protomesh/a': '*' }),

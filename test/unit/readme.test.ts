@@ -6,7 +6,11 @@ const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
 describe('README', () => {
   it('documents every setting with its variable and YAML path', () => {
-    for (const s of SETTINGS) expect(readme).toContain(`| \`${s.env}\` | \`${s.path}\` |`);
+    for (const s of SETTINGS) {
+      expect(readme).toMatch(
+        new RegExp(`^\\|\\s*\`${s.env}\`\\s*\\|\\s*\`${s.path.replace('.', '\\.')}\`\\s*\\|`, 'm'),
+      );
+    }
   });
 
   it('keeps the two commands and the architecture diagram', () => {

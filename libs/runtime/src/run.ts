@@ -125,7 +125,7 @@ export async function runMain(entries: readonly ServiceEntry[]): Promise<Running
       () => {
         logger.info('stopped');
         logger.flush?.();
-        process.exit(0);
+        process.stdout.write('protomesh: stopped\n', () => process.exit(0));
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');

@@ -1,7 +1,5 @@
 export type { AdminServerOptions } from './admin-server.js';
 export { createAdminServer } from './admin-server.js';
-export type { AdminHandle, ServeAdminOptions } from './serve-admin.js';
-export { serveAdmin } from './serve-admin.js';
 export { PortInUseError, TELEMETRY_ERRORS } from './errors.js';
 export type { ListenOptions } from './listen.js';
 export { displayAddress, listen } from './listen.js';
@@ -9,3 +7,5 @@ export type { Logger, LoggerOptions } from './logger.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { MeshInstruments } from './metrics.js';
 export { ServiceMetrics } from './metrics.js';
+export type { AdminHandle, ServeAdminOptions } from './serve-admin.js';
+export { serveAdmin } from './serve-admin.js';

@@ -12,7 +12,11 @@ export interface LoggerOptions {
 
 /** A pino JSON logger for one service. One line per lifecycle event, never per message at `info`. */
 export function createLogger(options: LoggerOptions): Logger {
-  const settings = { level: options.level ?? 'info', base: options.service ? { service: options.service } : {}, timestamp: pino.stdTimeFunctions.isoTime };
+  const settings = {
+    level: options.level ?? 'info',
+    base: options.service ? { service: options.service } : {},
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 

@@ -61,7 +61,9 @@ function createMeshInstruments(meter: Meter): MeshInstruments {
     messagesOut: meter.createCounter('protomesh_messages_out', { description: 'Messages delivered' }),
     bytesIn: meter.createCounter('protomesh_bytes_in', { description: 'Payload bytes received', unit: 'By' }),
     bytesOut: meter.createCounter('protomesh_bytes_out', { description: 'Payload bytes delivered', unit: 'By' }),
-    protocolErrors: meter.createCounter('protomesh_protocol_errors', { description: 'Connections closed for bad input' }),
+    protocolErrors: meter.createCounter('protomesh_protocol_errors', {
+      description: 'Connections closed for bad input',
+    }),
     backboneConnected: meter.createObservableGauge('protomesh_backbone_connected', {
       description: '1 while the backbone is connected',
     }),

@@ -19,7 +19,10 @@ export interface InProcessOptions {
  * (configuration from environment settings, backbone, provisioning, admin server).
  * Logs are silent unless `TEST_LOG_LEVEL` is set.
  */
-export async function startInProcess(entries: ServiceEntry | readonly ServiceEntry[], options: InProcessOptions): Promise<RunningMesh> {
+export async function startInProcess(
+  entries: ServiceEntry | readonly ServiceEntry[],
+  options: InProcessOptions,
+): Promise<RunningMesh> {
   const list = Array.isArray(entries) ? (entries as readonly ServiceEntry[]) : [entries as ServiceEntry];
   const env: Record<string, string> = {
     MESH_PREFIX: options.prefix,

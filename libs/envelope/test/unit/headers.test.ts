@@ -30,7 +30,11 @@ describe('envelope headers', () => {
   it('writes header values with no CR, LF or non-ASCII characters', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (name, value) => {
-        for (const [, v] of encodeMeta({ originClient: value, userProperties: [[name, value]], responseTopic: value })) {
+        for (const [, v] of encodeMeta({
+          originClient: value,
+          userProperties: [[name, value]],
+          responseTopic: value,
+        })) {
           expect(v).toMatch(/^[\x20-\x7e]*$/);
         }
       }),

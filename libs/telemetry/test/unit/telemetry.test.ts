@@ -1,6 +1,13 @@
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
-import { createAdminServer, createLogger, listen, PortInUseError, ServiceMetrics, TELEMETRY_ERRORS } from '@protomesh/telemetry';
+import {
+  createAdminServer,
+  createLogger,
+  listen,
+  PortInUseError,
+  ServiceMetrics,
+  TELEMETRY_ERRORS,
+} from '@protomesh/telemetry';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const closers: Array<() => Promise<void>> = [];
@@ -45,7 +52,9 @@ describe('listen', () => {
     const blocker = createServer();
     const port = await listen(blocker, { host: '127.0.0.1', port: 0, setting: 'X' });
     closers.push(() => new Promise((resolve) => blocker.close(() => resolve())));
-    const error = await listen(createServer(), { host: '127.0.0.1', port, setting: 'MQTT_PORT' }).catch((e: unknown) => e);
+    const error = await listen(createServer(), { host: '127.0.0.1', port, setting: 'MQTT_PORT' }).catch(
+      (e: unknown) => e,
+    );
     expect(PortInUseError.is(error)).toBe(true);
     expect((error as Error).message).toBe(
       `port ${port} on 127.0.0.1 is already in use: set MQTT_PORT to a free port, e.g. MQTT_PORT=${port + 1}`,
