@@ -1,5 +1,15 @@
 /** Parsers for setting values: each returns the value or a string saying what was expected. */
-export type Parser<T> = (raw: unknown) => T | { readonly expected: string };
+export type Parser<T> = ((raw: unknown) => T | { readonly expected: string }) & {
+  /** How documentation shows values of this parser. */
+  readonly unit?: 'duration' | 'bytes';
+};
+
+function withUnit<T>(
+  parser: (raw: unknown) => T | { readonly expected: string },
+  unit: 'duration' | 'bytes',
+): Parser<T> {
+  return Object.assign(parser, { unit });
+}
 
 /** Failure result of a {@link Parser}. */
 export function expected(what: string): { readonly expected: string } {
@@ -54,7 +64,7 @@ const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, 
 
 /** A duration in milliseconds: `500ms`, `10s`, `5m`, `24h`, `7d`, or a bare number of milliseconds. */
 export function duration(minMs = 0, maxMs = Number.MAX_SAFE_INTEGER): Parser<number> {
-  return (raw) => {
+  return withUnit((raw) => {
     let ms: number | undefined;
     if (typeof raw === 'number' && Number.isFinite(raw)) ms = raw;
     else if (typeof raw === 'string') {
@@ -63,7 +73,7 @@ export function duration(minMs = 0, maxMs = Number.MAX_SAFE_INTEGER): Parser<num
     }
     if (ms !== undefined && ms >= minMs && ms <= maxMs) return Math.round(ms);
     return expected(`a duration such as 500ms, 10s, 5m or 24h, from ${minMs} ms to ${maxMs} ms`);
-  };
+  }, 'duration');
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -78,7 +88,7 @@ const SIZE_UNITS: Record<string, number> = {
 
 /** A size in bytes: `65536`, `64KiB`, `1MiB`, `1GiB` (also kB/MB/GB in powers of 1000). */
 export function bytes(min = 0, max = Number.MAX_SAFE_INTEGER): Parser<number> {
-  return (raw) => {
+  return withUnit((raw) => {
     let n: number | undefined;
     if (typeof raw === 'number' && Number.isFinite(raw)) n = raw;
     else if (typeof raw === 'string') {
@@ -88,7 +98,7 @@ export function bytes(min = 0, max = Number.MAX_SAFE_INTEGER): Parser<number> {
     }
     if (n !== undefined && Number.isInteger(n) && n >= min && n <= max) return n;
     return expected(`a size in bytes such as 65536, 64KiB or 1MiB, from ${min} to ${max}`);
-  };
+  }, 'bytes');
 }
 
 /** A comma-separated list of NATS server URLs. */

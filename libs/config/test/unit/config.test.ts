@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_ERRORS, ConfigInvalidError, loadConfig, SETTINGS } from '@protomesh/config';
+import { CONFIG_ERRORS, ConfigInvalidError, loadConfig, SETTINGS, settingsTable } from '@protomesh/config';
 import { describe, expect, it } from 'vitest';
 
 function yamlFile(text: string): string {
@@ -81,5 +81,15 @@ describe('loadConfig', () => {
     const codes = CONFIG_ERRORS.map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
     for (const e of CONFIG_ERRORS) expect(e.description.length).toBeGreaterThan(10);
+  });
+});
+
+describe('settingsTable', () => {
+  it('shows defaults with units and one row per setting', () => {
+    const table = settingsTable(SETTINGS);
+    expect(table.split('\n')).toHaveLength(SETTINGS.length + 2);
+    expect(table).toContain('| `STREAM_MAX_AGE` | `jetstream.maxAge` | `24h` |');
+    expect(table).toContain('| `WS_MAX_FRAME_SIZE` | `ws.maxFrameSize` | `64KiB` |');
+    expect(table).toContain('| `NATS_URL` | `nats.url` | — |');
   });
 });
