@@ -103,7 +103,7 @@ export async function runMain(entries: readonly ServiceEntry[]): Promise<Running
   const lines = [`protomesh: ${entries.map((e) => e.name).join(', ')} running on ${backboneName}`];
   for (const service of mesh.services) {
     for (const [kind, address] of Object.entries(service.endpoints))
-      lines.push(`  ${service.name} ${kind.padEnd(6)} ${address}`);
+      lines.push(`  ${service.name.padEnd(10)} ${kind.padEnd(6)} ${address}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   logger.info({ endpoints: Object.fromEntries(mesh.services.map((s) => [s.name, s.endpoints])) }, 'started');
