@@ -36,7 +36,7 @@ it('malformed MQTT bytes and malformed WebSocket frames close only the offending
       { name: 'ws-edge', start: startWsEdge },
       { name: 'bridge', start: startBridge },
     ],
-    { prefix, natsUrl: nats.url },
+    { prefix, natsUrl: nats.url, env: { MQTT_ALLOW_ANONYMOUS: 'true', WS_ALLOW_ANONYMOUS: 'true' } },
   );
   const mqttPort = mesh.services[0]!.ports.mqtt!;
   const wsUrl = `ws://127.0.0.1:${mesh.services[1]!.ports.ws}/ws`;

@@ -22,12 +22,14 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!().catch(() => {});
 });
 
+/** On NATS, anonymous clients are refused unless enabled; these tests are about delivery, not auth. */
+const ANONYMOUS = { MQTT_ALLOW_ANONYMOUS: 'true', WS_ALLOW_ANONYMOUS: 'true' };
 const MQTT_EDGE = { name: 'mqtt-edge', start: startMqttEdge };
 const WS_EDGE = { name: 'ws-edge', start: startWsEdge };
 const BRIDGE = { name: 'bridge', start: startBridge };
 
 async function replica(entry: typeof MQTT_EDGE, prefix: string): Promise<RunningMesh> {
-  const running = await startInProcess(entry, { prefix, natsUrl: nats.url });
+  const running = await startInProcess(entry, { prefix, natsUrl: nats.url, env: ANONYMOUS });
   cleanups.push(() => running.stop());
   return running;
 }

@@ -41,6 +41,8 @@ function launch(service: string, prefix: string): ServiceProcess {
       MQTT_ADMIN_PORT: '0',
       WS_ADMIN_PORT: '0',
       BRIDGE_ADMIN_PORT: '0',
+      MQTT_ALLOW_ANONYMOUS: 'true',
+      WS_ALLOW_ANONYMOUS: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -99,6 +99,16 @@ export interface StreamSpec {
   readonly storage?: 'file' | 'memory';
 }
 
+/** What {@link Backbone.readStream} reads. */
+export interface ReadStreamOptions {
+  /** Only messages whose subject matches (wildcards allowed; default: every subject of the stream). */
+  readonly filter?: string;
+  /** First stream sequence to consider (inclusive, ≥ 1). */
+  readonly fromSeq: number;
+  /** At most this many messages (≥ 1). */
+  readonly maxMessages: number;
+}
+
 export interface StreamState {
   readonly name: string;
   /** Sequence of the oldest message still held (lastSeq + 1 when empty). */
@@ -220,6 +230,14 @@ export interface Backbone {
   append(subject: string, payload: Uint8Array, options?: AppendOptions): Promise<AppendResult>;
   /** Reads one stored message by sequence; undefined when it is gone or never existed. */
   getMessage(stream: string, seq: number): Promise<StoredMessage | undefined>;
+
+  /**
+   * Optional (both built-in backbones implement it): stored messages with sequence ≥ `fromSeq`
+   * matching `filter`, oldest first, at most `maxMessages`, as the stream holds them when the
+   * call is served. Fewer than `maxMessages` means the read reached the end of the stream;
+   * page on with `fromSeq` = last sequence + 1. For catching a client up from an offset.
+   */
+  readStream?(stream: string, options: ReadStreamOptions): Promise<StoredMessage[]>;
 
   /** Starts (creating if needed) a consumer and delivers to `handler`. */
   consume(spec: ConsumerSpec, handler: ConsumerHandler): Promise<ConsumerHandle>;

@@ -16,6 +16,7 @@ export type {
   KvBucket,
   KvEntry,
   KvSpec,
+  ReadStreamOptions,
   StoredMessage,
   StreamSpec,
   StreamState,

@@ -4,7 +4,7 @@
  * synchronous) whether the backbone is NATS or embedded.
  */
 import { isValidSubject, isValidSubjectPattern } from '@protomesh/topic-map';
-import type { AppendOptions, ConsumerSpec, HeaderEntries, KvSpec, StreamSpec } from './contract.js';
+import type { AppendOptions, ConsumerSpec, HeaderEntries, KvSpec, ReadStreamOptions, StreamSpec } from './contract.js';
 import {
   HeaderInvalidError,
   KvKeyInvalidError,
@@ -171,4 +171,15 @@ export function assertAppendOptions(options: AppendOptions): void {
     throw new SpecInvalidError('append options', 'msgId must not contain CR or LF');
   }
   checkNumber('append options', 'timeoutMs', options.timeoutMs, 1, false);
+}
+
+/** Throws a catalogued error unless the `readStream` options are valid. */
+export function assertReadStreamOptions(stream: string, options: ReadStreamOptions): void {
+  assertName('stream', stream);
+  if (options.filter !== undefined) assertSubjectPattern(options.filter);
+  const what = `readStream ${stream}`;
+  if (options.fromSeq === undefined) throw new SpecInvalidError(what, 'fromSeq is required');
+  if (options.maxMessages === undefined) throw new SpecInvalidError(what, 'maxMessages is required');
+  checkNumber(what, 'fromSeq', options.fromSeq, 1, true);
+  checkNumber(what, 'maxMessages', options.maxMessages, 1, true);
 }

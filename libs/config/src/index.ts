@@ -7,8 +7,13 @@ export type { MeshConfig } from './settings.js';
 export { SETTINGS } from './settings.js';
 export type { BridgeConfig } from './settings-bridge.js';
 export { BRIDGE_SETTINGS, DEFAULT_BRIDGE_ADMIN_PORT } from './settings-bridge.js';
-export type { CoreConfig } from './settings-core.js';
-export { CORE_SETTINGS, DEFAULT_SHUTDOWN_GRACE_MS, DEFAULT_STREAM_MAX_AGE_MS } from './settings-core.js';
+export type { CoreConfig, TelemetryConfig } from './settings-core.js';
+export {
+  CORE_SETTINGS,
+  DEFAULT_METRIC_EXPORT_INTERVAL_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_STREAM_MAX_AGE_MS,
+} from './settings-core.js';
 export type { MqttConfig } from './settings-mqtt.js';
 export {
   DEFAULT_MQTT_ADMIN_PORT,

@@ -19,6 +19,11 @@ export const HEADER = {
   payloadFormat: 'Mesh-Payload-Format',
   /** Absolute expiry time in epoch milliseconds (from MQTT 5 Message Expiry Interval). */
   expiresAt: 'Mesh-Expires-At',
+  /**
+   * When the edge accepted the client's publish, epoch milliseconds; carried unchanged by
+   * the bridge, so deliveries measure publish-to-delivery latency end to end.
+   */
+  publishedAt: 'Mesh-Published-At',
   /** One MQTT 5 user property per value, `name=value`, both percent-encoded; order kept. */
   userProperty: 'Mesh-Prop',
   /** MQTT 5 Response Topic (percent-encoded). */
@@ -44,6 +49,8 @@ export interface MessageMeta {
   readonly payloadFormat?: 0 | 1;
   /** Epoch milliseconds. */
   readonly expiresAt?: number;
+  /** Epoch milliseconds when the mesh accepted the publish (see `HEADER.publishedAt`). */
+  readonly publishedAt?: number;
   readonly userProperties?: ReadonlyArray<readonly [name: string, value: string]>;
   readonly responseTopic?: string;
   readonly correlationData?: Uint8Array;
@@ -68,6 +75,7 @@ export function encodeMeta(meta: MessageMeta): Array<[string, string]> {
   if (meta.contentType !== undefined) out.push([HEADER.contentType, enc(meta.contentType)]);
   if (meta.payloadFormat !== undefined) out.push([HEADER.payloadFormat, String(meta.payloadFormat)]);
   if (meta.expiresAt !== undefined) out.push([HEADER.expiresAt, String(Math.round(meta.expiresAt))]);
+  if (meta.publishedAt !== undefined) out.push([HEADER.publishedAt, String(Math.round(meta.publishedAt))]);
   for (const [name, value] of meta.userProperties ?? []) out.push([HEADER.userProperty, `${enc(name)}=${enc(value)}`]);
   if (meta.responseTopic !== undefined) out.push([HEADER.responseTopic, enc(meta.responseTopic)]);
   if (meta.correlationData !== undefined) {
@@ -112,6 +120,11 @@ export function decodeMeta(headers: HeaderPairs | undefined): MessageMeta {
       case 'mesh-expires-at': {
         const at = Number(value);
         if (Number.isFinite(at)) meta.expiresAt = at;
+        break;
+      }
+      case 'mesh-published-at': {
+        const at = Number(value);
+        if (Number.isFinite(at)) meta.publishedAt = at;
         break;
       }
       case 'mesh-prop': {

@@ -1,7 +1,8 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { type Backbone, connectBackbone, type MeshLayout, meshLayout, provisionMesh } from '@protomesh/backbone';
 import { ConfigFileError, ConfigInvalidError, loadConfig, type MeshConfig } from '@protomesh/config';
 import { MeshError } from '@protomesh/errors';
-import { createLogger, type Logger, PortInUseError } from '@protomesh/telemetry';
+import { createLogger, createTracing, type Logger, PortInUseError, ServiceMetrics } from '@protomesh/telemetry';
 import type { ServiceHandle, ServiceStarter } from './service.js';
 
 /** One service to run in this process. */
@@ -26,6 +27,8 @@ export interface StartServicesOptions {
   readonly logger: Logger;
   /** Reuse a backbone (tests); otherwise connect one from the configuration. */
   readonly backbone?: Backbone;
+  /** Send every service's spans here instead of OTLP (tests: an in-memory exporter). */
+  readonly spanExporter?: SpanExporter;
 }
 
 /** Connects the backbone, provisions the mesh and starts each service on one shared backbone. */
@@ -51,6 +54,8 @@ export async function startServices(
     streamMaxBytes: config.jetstream.maxBytes || undefined,
   });
   const services: ServiceHandle[] = [];
+  // Telemetry is per service instance, shut down after the service (which may flush spans).
+  const telemetry: Array<{ metrics: ServiceMetrics; shutdown(): Promise<void> }> = [];
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
@@ -61,6 +66,7 @@ export async function startServices(
           logger.error({ err: error, service: service.name }, 'service did not close cleanly');
         }
       }
+      for (const t of telemetry) await t.shutdown().catch(() => {});
       if (!options.backbone) await backbone.close();
     })();
     return stopped;
@@ -68,7 +74,19 @@ export async function startServices(
   try {
     await provisionMesh(backbone, layout);
     for (const entry of entries) {
-      services.push(await entry.start({ config, backbone, layout, logger: logger.child({ service: entry.name }) }));
+      // OTEL_SERVICE_NAME names a process that runs one service; with several, each keeps its own name.
+      const settings = {
+        ...config.telemetry,
+        serviceName: entries.length === 1 ? config.telemetry.serviceName : undefined,
+      };
+      const metrics = new ServiceMetrics(entry.name, settings);
+      const tracing = createTracing({ service: entry.name, ...settings, exporter: options.spanExporter });
+      telemetry.push({
+        metrics,
+        shutdown: async () => void (await Promise.all([metrics.shutdown(), tracing.shutdown()])),
+      });
+      const deps = { config, backbone, layout, logger: logger.child({ service: entry.name }), metrics, tracing };
+      services.push(await entry.start(deps));
     }
   } catch (error) {
     await stop();

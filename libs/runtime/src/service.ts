@@ -1,6 +1,6 @@
 import type { Backbone, MeshLayout } from '@protomesh/backbone';
 import type { MeshConfig } from '@protomesh/config';
-import type { Logger, ServiceMetrics } from '@protomesh/telemetry';
+import type { Logger, ServiceMetrics, Tracing } from '@protomesh/telemetry';
 
 /** What every service is built from; the backbone is injected, never created inside a service. */
 export interface ServiceDeps {
@@ -11,6 +11,8 @@ export interface ServiceDeps {
   readonly logger: Logger;
   /** This instance's metrics (a service creates its own when absent). */
   readonly metrics?: ServiceMetrics;
+  /** This instance's tracing; `tracing.enabled` is false when nothing is exported (absent = off). */
+  readonly tracing?: Tracing;
 }
 
 /** A started service instance. */

@@ -1,4 +1,4 @@
-import { createAdminServer } from './admin-server.js';
+import { type AdminRoutes, createAdminServer } from './admin-server.js';
 import { displayAddress, listen } from './listen.js';
 import type { ServiceMetrics } from './metrics.js';
 
@@ -9,6 +9,8 @@ export interface ServeAdminOptions {
   readonly port: number;
   /** Setting named when the port is taken, e.g. `MQTT_ADMIN_PORT`. */
   readonly setting: string;
+  /** Extra routes of the service, asked before the standard ones. */
+  readonly extraRoutes?: AdminRoutes;
 }
 
 /** A listening admin server. */
@@ -21,7 +23,11 @@ export interface AdminHandle {
 
 /** Creates and listens the admin server of one service (see {@link createAdminServer}). */
 export async function serveAdmin(options: ServeAdminOptions): Promise<AdminHandle> {
-  const server = createAdminServer({ metrics: options.metrics, isReady: options.isReady });
+  const server = createAdminServer({
+    metrics: options.metrics,
+    isReady: options.isReady,
+    ...(options.extraRoutes ? { extraRoutes: options.extraRoutes } : {}),
+  });
   const port = await listen(server, { host: options.host, port: options.port, setting: options.setting });
   return {
     port,

@@ -1,3 +1,4 @@
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Backbone } from '@protomesh/backbone';
 import { loadConfig } from '@protomesh/config';
 import { type RunningMesh, type ServiceEntry, startServices } from '@protomesh/runtime';
@@ -10,6 +11,8 @@ export interface InProcessOptions {
   readonly natsUrl?: string;
   /** Embedded mode: the shared in-process backbone (services of one mesh must share it). */
   readonly backbone?: Backbone;
+  /** Send spans here (an `InMemorySpanExporter`), which turns tracing on. */
+  readonly spanExporter?: SpanExporter;
   /** Extra environment settings (ports default to 0, hosts to 127.0.0.1). */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -41,5 +44,5 @@ export async function startInProcess(
   };
   const config = loadConfig({ env, file: '' });
   const logger = createLogger({ level: config.logLevel });
-  return startServices(list, { config, logger, backbone: options.backbone });
+  return startServices(list, { config, logger, backbone: options.backbone, spanExporter: options.spanExporter });
 }

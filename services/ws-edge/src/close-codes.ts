@@ -58,12 +58,26 @@ export const CLOSE = Object.freeze({
     true,
     'Too many bytes were queued for the client; read faster, then reconnect.',
   ),
-  /** Private use: repeated malformed frames (like HTTP 400). */
+  /** Private use: no valid credentials, or the token expired without a refresh (like HTTP 401). */
+  unauthorized: closeCode(
+    4401,
+    'unauthorized',
+    false,
+    'No valid token (missing, invalid or expired); reconnect only with a new token.',
+  ),
+  /** Private use: the client sent nothing, not even a pong, within WS_IDLE_TIMEOUT (like HTTP 408). */
+  idleTimeout: closeCode(
+    4408,
+    'idle timeout',
+    true,
+    'Nothing arrived from the client within WS_IDLE_TIMEOUT; reconnect.',
+  ),
+  /** Private use: repeated malformed frames or refused requests (like HTTP 400). */
   protocolError: closeCode(
     4400,
     'protocol error',
     false,
-    'Repeated malformed frames (Protomesh protocol v1); fix the client.',
+    'Repeated malformed frames or refused requests (Protomesh protocol v1); fix the client.',
   ),
 });
 

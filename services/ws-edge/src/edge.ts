@@ -1,50 +1,81 @@
 import { randomUUID } from 'node:crypto';
-import type { WebSocket } from '@fastify/websocket';
-import { type Backbone, type BackboneMessage, LocalFanout } from '@protomesh/backbone';
-import { decodeMeta } from '@protomesh/envelope';
+import type { Backbone } from '@protomesh/backbone';
 import type { Logger } from '@protomesh/telemetry';
-import { type SubjectSpace, subjectToTopic } from '@protomesh/topic-map';
+import type { SubjectSpace } from '@protomesh/topic-map';
+import type { WebSocket } from 'ws';
+import type { Authenticator } from './access.js';
 import { CLOSE } from './close-codes.js';
-import { type ConnectionHost, type ConnectionLimits, WsConnection } from './connection.js';
-import { deliveryFrame } from './protocol.js';
+import { type ConnectionHost, type ConnectionLimits, type InitialAccess, WsConnection } from './connection.js';
+import { DeliveryHub } from './delivery.js';
+import { Publisher } from './publisher.js';
 import type { WsTelemetry } from './telemetry.js';
 
 /** How long closing handshakes may take on shutdown before sockets are cut, in milliseconds. */
 export const CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000;
 
+/** Heartbeat timing, in milliseconds. */
+export interface HeartbeatOptions {
+  /** Ping a client quiet for this long. */
+  readonly pingIntervalMs: number;
+  /** Close (4408) a client silent for this long; 0 = never. */
+  readonly idleTimeoutMs: number;
+}
+
 export interface WsEdgeCoreOptions {
   readonly space: SubjectSpace;
   readonly backbone: Backbone;
   readonly streamName: string;
+  readonly retainedStream: string;
+  readonly retainedPrefix: string;
   readonly telemetry: WsTelemetry;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
+  readonly heartbeat: HeartbeatOptions;
+  readonly authenticator: Authenticator | undefined;
 }
 
 /**
- * The transport-independent heart of ws-edge: the live connections, one {@link LocalFanout}
- * shared by all of them, and the graceful shutdown. Fastify only hands it sockets.
+ * The transport-independent heart of ws-edge: the live connections, the delivery hub shared
+ * by all of them, the heartbeat sweep and the graceful shutdown. The HTTP server only hands
+ * it upgraded sockets.
  */
 export class WsEdgeCore implements ConnectionHost {
   readonly space: SubjectSpace;
   readonly backbone: Backbone;
   readonly streamName: string;
+  readonly retainedStream: string;
+  readonly retainedPrefix: string;
   readonly telemetry: WsTelemetry;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
-  readonly fanout: LocalFanout<WsConnection>;
+  readonly authenticator: Authenticator | undefined;
+  readonly hub: DeliveryHub;
+  readonly publisher: Publisher;
   readonly #connections = new Set<WsConnection>();
-  readonly #appends = new Set<Promise<void>>();
+  readonly #work = new Set<Promise<unknown>>();
+  readonly #heartbeat: NodeJS.Timeout;
   #closing = false;
 
   constructor(options: WsEdgeCoreOptions) {
     this.space = options.space;
     this.backbone = options.backbone;
     this.streamName = options.streamName;
+    this.retainedStream = options.retainedStream;
+    this.retainedPrefix = options.retainedPrefix;
     this.telemetry = options.telemetry;
     this.logger = options.logger;
     this.limits = options.limits;
-    this.fanout = new LocalFanout(options.backbone, (message, members) => this.#fanOut(message, members));
+    this.authenticator = options.authenticator;
+    this.hub = new DeliveryHub(options);
+    this.publisher = new Publisher(options);
+    // One timer for every connection (not one each): pings the quiet, closes the silent.
+    const { pingIntervalMs, idleTimeoutMs } = options.heartbeat;
+    const tick = Math.max(50, Math.min(pingIntervalMs, idleTimeoutMs || pingIntervalMs) / 2);
+    this.#heartbeat = setInterval(() => {
+      const now = Date.now();
+      for (const connection of this.#connections) connection.heartbeat(now, pingIntervalMs, idleTimeoutMs);
+    }, tick);
+    this.#heartbeat.unref();
   }
 
   /** Open connections. */
@@ -58,17 +89,19 @@ export class WsEdgeCore implements ConnectionHost {
   }
 
   /** Takes over an upgraded socket. */
-  accept(socket: WebSocket, remote: string | undefined): void {
+  accept(socket: WebSocket, remote: string | undefined, initial: InitialAccess): WsConnection | undefined {
     if (this.#closing) {
       socket.close(CLOSE.serviceRestart.code, CLOSE.serviceRestart.name);
-      return;
+      return undefined;
     }
-    this.#connections.add(new WsConnection(this, socket, randomUUID(), remote));
+    const connection = new WsConnection(this, socket, randomUUID(), remote, initial);
+    this.#connections.add(connection);
+    return connection;
   }
 
-  trackAppend(append: Promise<void>): void {
-    this.#appends.add(append);
-    void append.finally(() => this.#appends.delete(append));
+  trackWork(work: Promise<unknown>): void {
+    this.#work.add(work);
+    void work.finally(() => this.#work.delete(work));
   }
 
   detach(connection: WsConnection): void {
@@ -76,45 +109,24 @@ export class WsEdgeCore implements ConnectionHost {
   }
 
   /**
-   * Graceful shutdown: stop taking requests, let in-flight QoS 1 appends finish (so their
+   * Graceful shutdown: stop taking requests, let in-flight QoS 1 publishes finish (so their
    * `ok` frames still reach the clients), then close every socket with 1012 so clients
    * reconnect elsewhere. Bounded by `graceMs` plus the closing handshake.
    */
   async shutdown(graceMs: number): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    clearInterval(this.#heartbeat);
     const deadline = Date.now() + graceMs;
     for (const connection of this.#connections) connection.drain();
-    await settleBy(Promise.allSettled([...this.#appends]), deadline);
+    await settleBy(Promise.allSettled([...this.#work]), deadline);
     const open = [...this.#connections];
     for (const connection of open) connection.close(CLOSE.serviceRestart);
     const handshakeDeadline = Math.max(deadline, Date.now() + CLOSE_HANDSHAKE_TIMEOUT_MS);
     await settleBy(Promise.all(open.map((connection) => connection.closed)), handshakeDeadline);
     for (const connection of this.#connections) connection.terminate();
     await Promise.all(open.map((connection) => connection.closed));
-    this.fanout.close();
-  }
-
-  /** One backbone message to every member: the frame is serialized once and the same string sent to all. */
-  #fanOut(message: BackboneMessage, members: ReadonlySet<WsConnection>): void {
-    const route = subjectToTopic(this.space.prefix, message.subject);
-    if (!route || route.tier !== this.space.tier) return;
-    const meta = decodeMeta(message.headers);
-    const qos = route.cls === '0' ? 0 : 1;
-    // Live messages carry no stream sequence today; a backbone that adds one (a stored message) is passed through.
-    const seq = (message as { readonly seq?: unknown }).seq;
-    const frame = deliveryFrame({
-      topic: route.topic,
-      qos,
-      payload: message.payload,
-      contentType: meta.contentType,
-      retain: meta.retain,
-      seq: typeof seq === 'number' ? seq : undefined,
-      origin: meta.originTier,
-    });
-    let sent = 0;
-    for (const member of members) if (member.deliver(frame)) sent += 1;
-    if (sent > 0) this.telemetry.delivered(qos, sent, message.payload.byteLength);
+    await this.hub.close();
   }
 }
 

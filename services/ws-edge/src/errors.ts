@@ -6,11 +6,11 @@
  */
 import { defineError } from '@protomesh/errors';
 
-/** A frame is not a JSON object in a text frame (not JSON, an array, a binary frame). Counts toward the malformed limit. */
+/** A text frame is not a JSON object, or a binary frame breaks the binary form. Counts toward the malformed limit. */
 export const MalformedFrameError = defineError(
   'PM_WS_MALFORMED_FRAME',
   'MalformedFrameError',
-  'A frame is not a JSON object sent as a text frame (invalid JSON, a JSON value that is not an object, or a binary frame). Counts toward the malformed-frame limit.',
+  'A text frame is not a JSON object (invalid JSON, a JSON value that is not an object), or a binary frame does not follow the binary form (length prefix, JSON header, payload). Counts toward the malformed-frame limit.',
   (reason: string) => `malformed frame: ${reason}`,
 );
 
@@ -18,8 +18,8 @@ export const MalformedFrameError = defineError(
 export const UnknownOpError = defineError(
   'PM_WS_UNKNOWN_OP',
   'UnknownOpError',
-  'The "op" of a request is not one of sub, unsub, pub or ping. Counts toward the malformed-frame limit.',
-  (op: string) => `unknown op ${JSON.stringify(op)}: expected "sub", "unsub", "pub" or "ping"`,
+  'The "op" of a request is not one of connect, refresh, sub, unsub, pub, ack or ping. Counts toward the malformed-frame limit.',
+  (op: string) => `unknown op ${JSON.stringify(op)}: expected connect, refresh, sub, unsub, pub, ack or ping`,
 );
 
 /** A request field is missing or has the wrong type or value; the message names the field. Counts toward the malformed limit. */
@@ -94,6 +94,54 @@ export const InternalError = defineError(
   () => 'internal error',
 );
 
+/** A publish exceeded the connection's rate limit (token bucket); it was not published. */
+export const RateLimitedError = defineError(
+  'PM_WS_RATE_LIMITED',
+  'RateLimitedError',
+  'A pub exceeded the publish rate allowed per connection (WS_PUBLISH_RATE, burst WS_PUBLISH_BURST); the message was not published. Slow down and resend.',
+  (rate: number, burst: number) => `publish rate limit: at most ${rate} messages per second (burst ${burst})`,
+);
+
+/** No valid credentials: missing, invalid or expired token (close reason of 4401, HTTP 401). */
+export const UnauthorizedError = defineError(
+  'PM_WS_UNAUTHORIZED',
+  'UnauthorizedError',
+  'The connection (or HTTP request) has no valid credentials: the token or API key is missing, invalid or expired. WebSocket connections are closed with 4401.',
+  (reason: string) => `unauthorized: ${reason}`,
+);
+
+/** The credentials do not allow this topic or filter. */
+export const ForbiddenError = defineError(
+  'PM_WS_FORBIDDEN',
+  'ForbiddenError',
+  'The token does not allow publishing to this topic or subscribing to this filter. Counts toward the rejected-request limit.',
+  (action: string, target: string) => `not allowed to ${action} ${JSON.stringify(target)}`,
+);
+
+/** An `ack` names a subscription the connection does not hold, or one without client acks. */
+export const NotSubscribedError = defineError(
+  'PM_WS_NOT_SUBSCRIBED',
+  'NotSubscribedError',
+  'An ack names a filter the connection is not subscribed to with "ack": true.',
+  (filter: string) => `no acknowledged subscription ${JSON.stringify(filter)}`,
+);
+
+/** The client sent nothing (not even a pong) for too long; closed with 4408. */
+export const IdleTimeoutError = defineError(
+  'PM_WS_IDLE_TIMEOUT',
+  'IdleTimeoutError',
+  'Nothing (no frame, no pong) arrived from the client within WS_IDLE_TIMEOUT; the connection is closed with 4408 and the client should reconnect.',
+  (ms: number) => `idle for more than ${ms} ms`,
+);
+
+/** The backbone could not set up delivery for a `sub` (stream unavailable); nothing is subscribed. */
+export const SubscribeFailedError = defineError(
+  'PM_WS_SUBSCRIBE_FAILED',
+  'SubscribeFailedError',
+  'The backbone could not set up delivery for a sub (for example JetStream is unavailable); the filter is not subscribed. Retry later.',
+  (reason: string) => `subscribe failed: ${reason}`,
+);
+
 /** Every error of this package, for documentation checks. */
 export const WS_ERRORS = [
   MalformedFrameError,
@@ -107,7 +155,23 @@ export const WS_ERRORS = [
   SubscriptionLimitError,
   ShuttingDownError,
   InternalError,
+  RateLimitedError,
+  UnauthorizedError,
+  ForbiddenError,
+  NotSubscribedError,
+  IdleTimeoutError,
+  SubscribeFailedError,
 ] as const;
+
+/**
+ * Codes of requests that were well-formed but refused (invalid or forbidden topics and
+ * filters): MAX_REJECTED_REQUESTS of them close the connection with 4400.
+ */
+export const REJECTED_CODES: ReadonlySet<string> = new Set([
+  'PM_WS_TOPIC_INVALID',
+  'PM_WS_FILTER_INVALID',
+  'PM_WS_FORBIDDEN',
+]);
 
 /** Codes that count toward the malformed-frame limit (the second one closes the connection with 4400). */
 export const MALFORMED_CODES: ReadonlySet<string> = new Set([

@@ -12,10 +12,7 @@ export const startWsEdge: ServiceStarter = async (deps): Promise<ServiceHandle> 
   const metrics = deps.metrics ?? new ServiceMetrics('ws-edge');
   const ownMetrics = deps.metrics === undefined;
   metrics.instruments.backboneConnected.addCallback((result) => result.observe(backbone.isReady() ? 1 : 0));
-  const app = createWsEdge(
-    { ...deps, metrics },
-    { maxBufferedBytes: config.ws.maxBuffered, maxSubscriptions: config.ws.maxSubscriptions },
-  );
+  const app = createWsEdge({ ...deps, metrics });
   let closing = false;
   let admin: Awaited<ReturnType<typeof serveAdmin>> | undefined;
   let port: number;

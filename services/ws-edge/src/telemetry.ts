@@ -4,6 +4,8 @@ import type { WsQos } from './protocol.js';
 type Counter = ReturnType<ServiceMetrics['meter']['createCounter']>;
 
 const TIER = { tier: 'ws' } as const;
+const RECOVERED = { tier: 'ws', recovered: 'true' } as const;
+const NOT_RECOVERED = { tier: 'ws', recovered: 'false' } as const;
 const CONNECTION = { tier: 'ws', protocol: 'ws' } as const;
 const BY_QOS = [
   { tier: 'ws', qos: 0 },
@@ -19,6 +21,9 @@ export class WsTelemetry {
   readonly #metrics: ServiceMetrics;
   readonly #requestErrors: Counter;
   readonly #slowConsumers: Counter;
+  readonly #rateLimited: Counter;
+  readonly #recoveries: Counter;
+  readonly #apiPublishes: Counter;
 
   constructor(metrics: ServiceMetrics) {
     this.#metrics = metrics;
@@ -27,6 +32,15 @@ export class WsTelemetry {
     });
     this.#slowConsumers = metrics.meter.createCounter('protomesh_ws_slow_consumers', {
       description: 'WebSocket clients closed with 4008 because they read too slowly',
+    });
+    this.#rateLimited = metrics.meter.createCounter('protomesh_ws_rate_limited', {
+      description: 'WebSocket publishes refused by the per-connection rate limit',
+    });
+    this.#recoveries = metrics.meter.createCounter('protomesh_ws_recoveries', {
+      description: 'Subscriptions with a recovery position, by result (recovered true or false)',
+    });
+    this.#apiPublishes = metrics.meter.createCounter('protomesh_ws_api_publishes', {
+      description: 'Messages published through POST /api/v1/publish, by result',
     });
   }
 
@@ -62,5 +76,19 @@ export class WsTelemetry {
 
   slowConsumer(): void {
     this.#slowConsumers.add(1, TIER);
+  }
+
+  rateLimited(): void {
+    this.#rateLimited.add(1, TIER);
+  }
+
+  /** A subscription asked to recover from a position; `recovered` false: it was no longer retained. */
+  recovery(recovered: boolean): void {
+    this.#recoveries.add(1, recovered ? RECOVERED : NOT_RECOVERED);
+  }
+
+  /** One message of an HTTP API request, `ok` or an error code. */
+  apiPublished(result: string): void {
+    this.#apiPublishes.add(1, { tier: 'ws', result });
   }
 }

@@ -53,7 +53,17 @@ const queries: { panel: string; expr: string }[] = [
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal.
 const DATASOURCE_VARIABLE = '${datasource}';
 
-const metricNames = (expr: string) => [...new Set(expr.match(/\bprotomesh_[a-z_]+/g) ?? [])];
+/** A histogram is queried through its `_bucket`, `_sum` and `_count` series. */
+const HISTOGRAM_SERIES = /_(bucket|sum|count)$/;
+
+/** The catalogue name a series belongs to (`x_bucket` → `x` when `x` is a histogram). */
+function catalogueName(series: string): string {
+  const base = series.replace(HISTOGRAM_SERIES, '');
+  return base !== series && METRICS.get(base)?.type === 'histogram' ? base : series;
+}
+
+const seriesNames = (expr: string) => [...new Set(expr.match(/\bprotomesh_[a-z_]+/g) ?? [])];
+const metricNames = (expr: string) => [...new Set(seriesNames(expr).map(catalogueName))];
 
 describe('deploy/grafana/metrics.json', () => {
   it('lists each metric once, with its type and labels', () => {
@@ -92,6 +102,8 @@ describe('deploy/grafana/protomesh.json', () => {
       const names = metricNames(expr);
       if (names.length === 0) continue;
       const allowed = new Set([...catalogue.targetLabels, ...names.flatMap((n) => METRICS.get(n)?.labels ?? [])]);
+      // Histogram buckets carry `le`, the bucket's upper bound.
+      if (names.some((n) => METRICS.get(n)?.type === 'histogram')) allowed.add('le');
       const used = [
         ...[...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1].split(',')),
         ...[...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
@@ -105,11 +117,21 @@ describe('deploy/grafana/protomesh.json', () => {
     }
   });
 
-  it('takes rates only of counters', () => {
+  it('takes rates only of counters and of histogram series', () => {
     for (const { panel, expr } of queries) {
       for (const m of expr.matchAll(/\b(?:rate|irate|increase)\(\s*(protomesh_[a-z_]+)/g)) {
-        expect(METRICS.get(m[1])?.type, `panel "${panel}": rate of ${m[1]}`).toBe('counter');
+        const name = catalogueName(m[1]);
+        const expected = name === m[1] ? 'counter' : 'histogram';
+        expect(METRICS.get(name)?.type, `panel "${panel}": rate of ${m[1]}`).toBe(expected);
       }
+    }
+  });
+
+  it('takes quantiles only of histogram buckets, grouped by le', () => {
+    for (const { panel, expr } of queries) {
+      if (!expr.includes('histogram_quantile')) continue;
+      expect(expr, `panel "${panel}"`).toMatch(/histogram_quantile\(0?\.\d+, sum by \((le|[^)]*\ble\b[^)]*)\)/);
+      for (const series of seriesNames(expr)) expect(series, `panel "${panel}"`).toMatch(/_bucket$/);
     }
   });
 
@@ -141,13 +163,14 @@ describe('deploy/grafana/protomesh.json', () => {
     }
   });
 
-  it('marks latency as not exported yet instead of querying a histogram that does not exist', () => {
-    const latency = panels.filter((p) => /latency/i.test(p.title));
+  it('shows publish-to-delivery latency quantiles from the exported histogram', () => {
+    const latency = panels.filter((p) => /latency/i.test(p.title) && p.type !== 'row');
     expect(latency.length).toBeGreaterThan(0);
-    const histograms = catalogue.metrics.filter((m) => m.type === 'histogram');
-    if (histograms.length === 0) {
-      expect(latency.every((p) => p.type === 'row' || p.type === 'text')).toBe(true);
-    }
+    const exprs = latency.flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
+    expect(METRICS.get('protomesh_delivery_latency_seconds')?.type).toBe('histogram');
+    expect(exprs.some((e) => /histogram_quantile\(0\.99, .*protomesh_delivery_latency_seconds_bucket/.test(e))).toBe(
+      true,
+    );
   });
 });
 

@@ -16,6 +16,7 @@ import type {
   HeaderEntries,
   KvBucket,
   KvSpec,
+  ReadStreamOptions,
   StoredMessage,
   StreamSpec,
   StreamState,
@@ -38,6 +39,7 @@ import {
   assertKvSpec,
   assertName,
   assertQueue,
+  assertReadStreamOptions,
   assertStreamSpec,
   assertSubject,
   assertSubjectPattern,
@@ -215,6 +217,12 @@ class EmbeddedBackbone implements Backbone {
     this.#assertOpen('getMessage');
     assertName('stream', stream);
     return this.#stream(stream).get(seq);
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions): Promise<StoredMessage[]> {
+    this.#assertOpen('readStream');
+    assertReadStreamOptions(stream, options);
+    return this.#stream(stream).read(options.fromSeq, options.filter, options.maxMessages);
   }
 
   async consume(spec: ConsumerSpec, handler: ConsumerHandler): Promise<ConsumerHandle> {

@@ -225,6 +225,17 @@ export class MemoryStream {
     return undefined;
   }
 
+  /** Up to `max` live messages with sequence >= `from` matching `filter` (all when undefined), ascending. */
+  read(from: number, filter: string | undefined, max: number): StoredMessage[] {
+    this.expire();
+    const out: StoredMessage[] = [];
+    for (let i = lowerBound(this.#seqs, from); i < this.#seqs.length && out.length < max; i++) {
+      const message = this.#messages.get(this.#seqs[i]!)!;
+      if (filter === undefined || subjectMatches(filter, message.subject)) out.push(message);
+    }
+    return out;
+  }
+
   /** How many live messages with sequence >= `from` match `filter`. */
   count(from: number, filter: string | undefined): number {
     const start = lowerBound(this.#seqs, from);

@@ -27,6 +27,7 @@ import type {
   HeaderEntries,
   KvBucket,
   KvSpec,
+  ReadStreamOptions,
   StoredMessage,
   StreamSpec,
   StreamState,
@@ -51,6 +52,7 @@ import {
   assertKvSpec,
   assertName,
   assertQueue,
+  assertReadStreamOptions,
   assertStreamSpec,
   assertSubject,
   assertSubjectPattern,
@@ -383,6 +385,68 @@ class NatsBackbone implements Backbone {
     } catch (err) {
       if (apiCode(err) === ApiCode.StreamNotFound) throw new StreamNotFoundError(stream, { cause: err });
       throw requestFailed(`${operation} ${stream}`, err);
+    }
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions): Promise<StoredMessage[]> {
+    this.#assertOpen('readStream');
+    assertReadStreamOptions(stream, options);
+    // A throwaway consumer (no acks, memory state) from `fromSeq`, read up to `maxMessages` or
+    // until it reports nothing pending (the end of the stream when it was created).
+    const name = ephemeralName();
+    let info: Awaited<ReturnType<JetStreamManager['consumers']['add']>>;
+    try {
+      info = await this.#jsm.consumers.add(stream, {
+        name,
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: options.fromSeq,
+        ...(options.filter === undefined ? {} : { filter_subject: options.filter }),
+        inactive_threshold: nanos(SCAN_INACTIVE_THRESHOLD_MS),
+        mem_storage: true,
+        num_replicas: 1,
+      });
+    } catch (err) {
+      const code = apiCode(err);
+      if (code === ApiCode.StreamNotFound) throw new StreamNotFoundError(stream, { cause: err });
+      if (code === ApiCode.ConsumerFilterNotSubset) return [];
+      throw requestFailed(`readStream ${stream}`, err);
+    }
+    const out: StoredMessage[] = [];
+    try {
+      let wanted = Math.min(info.num_pending, options.maxMessages);
+      const consumer = this.#js.consumers.getConsumerFromInfo(info);
+      while (wanted > 0) {
+        const batch = await consumer.fetch({
+          max_messages: Math.min(wanted, SCAN_BATCH),
+          expires: SCAN_FETCH_EXPIRES_MS,
+        });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          out.push({
+            stream,
+            seq: m.info.streamSequence,
+            subject: m.subject,
+            payload: m.data,
+            headers: fromNatsHeaders(m.headers),
+            time: Number(m.timestampNanos / 1_000_000n),
+          });
+          wanted = Math.min(m.info.pending, options.maxMessages - out.length);
+          if (wanted === 0) break;
+        }
+        // Messages removed while reading: ask the server what is left rather than wait forever.
+        if (got === 0)
+          wanted = Math.min(
+            (await this.#jsm.consumers.info(stream, name)).num_pending,
+            options.maxMessages - out.length,
+          );
+      }
+      return out;
+    } catch (err) {
+      throw requestFailed(`readStream ${stream}`, err);
+    } finally {
+      await this.#jsm.consumers.delete(stream, name).catch(() => false);
     }
   }
 

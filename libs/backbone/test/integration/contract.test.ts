@@ -303,6 +303,28 @@ describe.each(implementations)('backbone contract ($name)', (impl) => {
       expect(await bb.streamState(stream)).toEqual({ name: stream, firstSeq: 2, lastSeq: 1, messages: 0 });
     });
 
+    it('readStream pages through stored messages from a sequence, filtered, oldest first', async () => {
+      const { stream, subject } = await freshStream();
+      for (let i = 1; i <= 7; i++) await bb.append(subject(i % 2 === 0 ? `even.${i}` : `odd.${i}`), bytes(`m${i}`));
+      const read = bb.readStream!.bind(bb);
+      expect((await read(stream, { fromSeq: 1, maxMessages: 100 })).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      const page = await read(stream, { fromSeq: 2, maxMessages: 2, filter: subject('odd.*') });
+      expect(page.map((m) => [m.seq, m.subject, text(m.payload)])).toEqual([
+        [3, subject('odd.3'), 'm3'],
+        [5, subject('odd.5'), 'm5'],
+      ]);
+      // Fewer than asked: the end of the stream.
+      expect((await read(stream, { fromSeq: 6, maxMessages: 2, filter: subject('odd.*') })).map((m) => m.seq)).toEqual([
+        7,
+      ]);
+      expect(await read(stream, { fromSeq: 8, maxMessages: 10 })).toEqual([]);
+      expect(await read(stream, { fromSeq: 1, maxMessages: 10, filter: subject('none.>') })).toEqual([]);
+      await bb.purge(stream, subject('even.>'));
+      expect((await read(stream, { fromSeq: 1, maxMessages: 10 })).map((m) => m.seq)).toEqual([1, 3, 5, 7]);
+      expect(await codeOf(() => read(stream, { fromSeq: 0, maxMessages: 1 }))).toBe('PM_SPEC_INVALID');
+      expect(await codeOf(() => read(`${stream}_NONE`, { fromSeq: 1, maxMessages: 1 }))).toBe('PM_STREAM_NOT_FOUND');
+    });
+
     it('lastBySubject, lastPerSubject with wildcards, and purge by filter', async () => {
       const { stream, subject } = await freshStream();
       await bb.append(subject('a.1'), bytes('x'));

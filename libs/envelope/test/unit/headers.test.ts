@@ -12,6 +12,7 @@ describe('envelope headers', () => {
       contentType: 'application/json; charset=utf-8',
       payloadFormat: 1,
       expiresAt: 1_800_000_000_000,
+      publishedAt: 1_799_999_999_000,
       userProperties: [
         ['b', '1'],
         ['a', 'x=y\r\nz'],

@@ -47,6 +47,28 @@ describe('admin server', () => {
   });
 });
 
+describe('admin server extra routes', () => {
+  it('asks the service routes first, any method, and falls through to the standard routes', async () => {
+    const metrics = new ServiceMetrics('test');
+    const server = createAdminServer({
+      metrics,
+      isReady: () => true,
+      extraRoutes: (request, response) => {
+        if (request.url !== '/extra') return false;
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: request.method }));
+        return true;
+      },
+    });
+    const port = await listen(server, { host: '127.0.0.1', port: 0, setting: 'TEST_ADMIN_PORT' });
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const base = `http://127.0.0.1:${port}`;
+    expect(await (await fetch(`${base}/extra`, { method: 'POST' })).json()).toEqual({ method: 'POST' });
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${base}/other`)).status).toBe(404);
+  });
+});
+
 describe('listen', () => {
   it('turns a taken port into one line naming the setting to change', async () => {
     const blocker = createServer();

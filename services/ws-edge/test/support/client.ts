@@ -21,8 +21,8 @@ export class TestClient {
 
   constructor(ws: WebSocket) {
     this.ws = ws;
-    ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as Frame;
+    ws.on('message', (data, isBinary) => {
+      const frame = isBinary ? decodeBinary(data as Buffer) : (JSON.parse(String(data)) as Frame);
       const waiter = this.#waiters.shift();
       if (waiter) waiter(frame);
       else this.#queue.push(frame);
@@ -84,6 +84,25 @@ export class TestClient {
     }
   }
 
+  /** The next frame with op `msg`; other frames (replies) are kept in `others`. */
+  async nextMsg(timeoutMs = 5_000, others: Frame[] = []): Promise<Frame> {
+    for (;;) {
+      const frame = await this.next(timeoutMs);
+      if (frame.op === 'msg') return frame;
+      others.push(frame);
+    }
+  }
+
+  /** Frames up to and including the first that matches `match` (e.g. the reply to a request). */
+  async until(match: (frame: Frame) => boolean, timeoutMs = 5_000): Promise<Frame[]> {
+    const frames: Frame[] = [];
+    for (;;) {
+      const frame = await this.next(timeoutMs);
+      frames.push(frame);
+      if (match(frame)) return frames;
+    }
+  }
+
   /** Closes (if open) and waits for the close. */
   async close(): Promise<void> {
     if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close();
@@ -91,4 +110,11 @@ export class TestClient {
     await this.closed;
     clearTimeout(timer);
   }
+}
+
+/** A binary frame (uint32 BE header length, JSON header, payload) as a frame with `payload` bytes and `binary: true`. */
+function decodeBinary(data: Buffer): Frame {
+  const length = data.readUInt32BE(0);
+  const header = JSON.parse(data.subarray(4, 4 + length).toString('utf8')) as Frame;
+  return { ...header, payload: Buffer.from(data.subarray(4 + length)), binary: true };
 }

@@ -1,4 +1,14 @@
-import { deliveryFrame, errorFrame, okFrame, type ParseResult, parseFrame, pongFrame } from '@protomesh/ws-edge';
+import {
+  binaryDeliveryFrame,
+  binaryFrame,
+  deliveryFrame,
+  errorFrame,
+  okFrame,
+  type ParseResult,
+  parseBinaryFrame,
+  parseFrame,
+  pongFrame,
+} from '@protomesh/ws-edge';
 import { describe, expect, it } from 'vitest';
 
 function rejected(result: ParseResult): { code: string; message: string; id: unknown } {
@@ -23,6 +33,10 @@ describe('parseFrame', () => {
       op: 'sub',
       id: 1,
       filter: 'sensors/+/temp',
+      since: undefined,
+      retained: false,
+      ack: false,
+      window: undefined,
     });
     expect(accepted(parseFrame('{"op":"unsub","id":"u","filter":"a/#"}'))).toEqual({
       op: 'unsub',
@@ -117,17 +131,19 @@ describe('server frames', () => {
   it('delivers valid UTF-8 as text (BOM kept) and anything else as b64, byte-exact', () => {
     const utf8 = Buffer.from('\uFEFFtemp 21.5°', 'utf8');
     const asText = JSON.parse(
-      deliveryFrame({ topic: 't', qos: 1, payload: utf8, origin: 'mqtt', retain: true, seq: 3 }),
+      deliveryFrame({ sub: 't/#', topic: 't', qos: 1, payload: utf8, origin: 'mqtt', retain: true, seq: 3 }),
     );
     expect(asText).toEqual({
       op: 'msg',
+      sub: 't/#',
       topic: 't',
       qos: 1,
+      seq: 3,
       text: '\uFEFFtemp 21.5°',
       retain: true,
-      seq: 3,
       origin: 'mqtt',
     });
+    expect(Object.keys(asText)).toEqual(['op', 'sub', 'topic', 'qos', 'seq', 'text', 'retain', 'origin']);
     expect(Buffer.from(asText.text, 'utf8')).toEqual(utf8);
 
     const binary = Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28]);
@@ -155,5 +171,133 @@ describe('server frames', () => {
       qos: 0,
       text: '',
     });
+  });
+});
+
+describe('v1 requests', () => {
+  it('parses sub with since, retained, ack and window', () => {
+    expect(
+      accepted(parseFrame('{"op":"sub","id":1,"filter":"a/#","since":0,"retained":true,"ack":true,"window":5}')),
+    ).toEqual({
+      op: 'sub',
+      id: 1,
+      filter: 'a/#',
+      since: 0,
+      retained: true,
+      ack: true,
+      window: 5,
+    });
+    expect(accepted(parseFrame('{"op":"sub","filter":"a"}'))).toMatchObject({
+      retained: false,
+      ack: false,
+      since: undefined,
+    });
+  });
+
+  it.each([
+    ['{"op":"sub","filter":"a","since":-1}', 'since:'],
+    ['{"op":"sub","filter":"a","since":1.5}', 'since:'],
+    ['{"op":"sub","filter":"a","since":"3"}', 'since:'],
+    ['{"op":"sub","filter":"a","retained":"yes"}', 'retained:'],
+    ['{"op":"sub","filter":"a","ack":1}', 'ack:'],
+    ['{"op":"sub","filter":"a","window":0}', 'window:'],
+    ['{"op":"sub","filter":"a","window":10001}', 'window:'],
+    ['{"op":"ack","seq":1}', 'sub: missing'],
+    ['{"op":"ack","sub":"a","seq":0}', 'seq:'],
+    ['{"op":"pub","topic":"a","text":"x","msgId":""}', 'msgId:'],
+    ['{"op":"pub","topic":"a","text":"x","msgId":7}', 'msgId:'],
+    ['{"op":"connect","client":"has space"}', 'client:'],
+    ['{"op":"connect","token":""}', 'token:'],
+    ['{"op":"connect","binary":"yes"}', 'binary:'],
+    ['{"op":"refresh"}', 'token:'],
+  ])('rejects %s as PM_WS_BAD_REQUEST naming the field', (text, field) => {
+    const error = rejected(parseFrame(text));
+    expect(error.code).toBe('PM_WS_BAD_REQUEST');
+    expect(error.message.startsWith(field)).toBe(true);
+  });
+
+  it('parses connect, refresh, ack and a publish msgId', () => {
+    expect(accepted(parseFrame('{"op":"connect","id":0,"token":"t","client":"app-1:x","binary":true}'))).toEqual({
+      op: 'connect',
+      id: 0,
+      token: 't',
+      client: 'app-1:x',
+      binary: true,
+    });
+    expect(accepted(parseFrame('{"op":"refresh","token":"t2"}'))).toEqual({
+      op: 'refresh',
+      id: undefined,
+      token: 't2',
+    });
+    expect(accepted(parseFrame('{"op":"ack","sub":"a/#","seq":7}'))).toEqual({
+      op: 'ack',
+      id: undefined,
+      sub: 'a/#',
+      seq: 7,
+    });
+    expect(accepted(parseFrame('{"op":"pub","topic":"a","text":"x","qos":1,"msgId":"m-1"}'))).toMatchObject({
+      msgId: 'm-1',
+    });
+  });
+});
+
+describe('binary frames', () => {
+  const header = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+  it('carries a pub payload raw after a length-prefixed JSON header, both ways', () => {
+    const payload = Buffer.from([0, 0xff, 0xc3, 0x28, 10, 13]);
+    const frame = binaryFrame({ op: 'pub', id: 3, topic: 'cam/1', qos: 1, contentType: 'image/x' }, payload);
+    expect(frame.readUInt32BE(0)).toBe(
+      header({ op: 'pub', id: 3, topic: 'cam/1', qos: 1, contentType: 'image/x' }).length,
+    );
+    const request = accepted(parseBinaryFrame(frame));
+    expect(request).toMatchObject({
+      op: 'pub',
+      id: 3,
+      topic: 'cam/1',
+      qos: 1,
+      contentType: 'image/x',
+      payloadFormat: undefined,
+    });
+    expect(Buffer.from((request as { payload: Uint8Array }).payload)).toEqual(payload);
+
+    const delivery = binaryDeliveryFrame({ sub: 'cam/#', topic: 'cam/1', qos: 1, seq: 4, payload, origin: 'mqtt' });
+    const length = delivery.readUInt32BE(0);
+    expect(JSON.parse(delivery.subarray(4, 4 + length).toString())).toEqual({
+      op: 'msg',
+      sub: 'cam/#',
+      topic: 'cam/1',
+      qos: 1,
+      seq: 4,
+      origin: 'mqtt',
+    });
+    expect(delivery.subarray(4 + length)).toEqual(payload);
+  });
+
+  it('accepts an empty payload and other ops without payload', () => {
+    const empty = accepted(parseBinaryFrame(binaryFrame({ op: 'pub', topic: 'a' }, new Uint8Array(0))));
+    expect((empty as { payload: Uint8Array }).payload.byteLength).toBe(0);
+    expect(accepted(parseBinaryFrame(binaryFrame({ op: 'ping', id: 1 }, new Uint8Array(0))))).toEqual({
+      op: 'ping',
+      id: 1,
+    });
+  });
+
+  it('rejects frames that break the binary form', () => {
+    const cases: Array<[Buffer, string, string]> = [
+      [Buffer.from([0, 0]), 'PM_WS_MALFORMED_FRAME', 'shorter'],
+      [Buffer.concat([Buffer.from([0, 0, 0, 50]), header({ op: 'ping' })]), 'PM_WS_MALFORMED_FRAME', 'exceeds'],
+      [binaryFrame({ op: 'ping' }, Buffer.from('x')), 'PM_WS_BAD_REQUEST', 'only a pub'],
+      [binaryFrame({ op: 'pub', topic: 'a', text: 'x' }, Buffer.from('y')), 'PM_WS_BAD_REQUEST', 'after the header'],
+    ];
+    const notJson = Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from('{x}')]);
+    cases.push([notJson, 'PM_WS_MALFORMED_FRAME', 'not valid JSON']);
+    const notUtf8 = Buffer.concat([Buffer.from([0, 0, 0, 2]), Buffer.from([0xc3, 0x28])]);
+    cases.push([notUtf8, 'PM_WS_MALFORMED_FRAME', 'UTF-8']);
+    for (const [frame, code, text] of cases) {
+      const error = rejected(parseBinaryFrame(frame));
+      expect(error.code).toBe(code);
+      expect(error.message).toContain(text);
+    }
   });
 });

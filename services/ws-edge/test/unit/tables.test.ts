@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { CLOSE_CODES as SDK_CLOSE_CODES } from '@protomesh/ws-client';
 import { CLOSE, CLOSE_CODES, closeCodeInfo, closeReason, MALFORMED_CODES, WS_ERRORS } from '@protomesh/ws-edge';
 import { describe, expect, it } from 'vitest';
 
@@ -70,6 +71,8 @@ describe('close codes (RFC 6455 §7.4)', () => {
       1012: true,
       4008: true,
       4400: false,
+      4401: false,
+      4408: true,
     });
     expect(CLOSE.serviceRestart.code).toBe(1012);
     expect(CLOSE.slowConsumer.code).toBe(4008);
@@ -82,6 +85,12 @@ describe('close codes (RFC 6455 §7.4)', () => {
     const documented = documentedCloseCodes();
     expect([...documented.keys()].sort()).toEqual(CLOSE_CODES.map((entry) => entry.code));
     for (const entry of CLOSE_CODES) expect(documented.get(entry.code)).toBe(entry.reconnect ? 'reconnect' : 'final');
+  });
+
+  it('equals the table of the client SDK (@protomesh/ws-client), reconnect and final included', () => {
+    expect(SDK_CLOSE_CODES.map(({ code, name, reconnect }) => ({ code, name, reconnect }))).toEqual(
+      CLOSE_CODES.map(({ code, name, reconnect }) => ({ code, name, reconnect })),
+    );
   });
 
   it('cuts close reasons to 123 bytes without splitting a character (RFC 6455 §5.5)', () => {
