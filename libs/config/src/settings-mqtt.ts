@@ -58,6 +58,13 @@ export const MQTT_SETTINGS = [
     'Longest a disconnected persistent session is kept (MQTT 5 Session Expiry Interval cap; the expiry of 3.1.1 clean-session-0 sessions).',
   ),
   setting(
+    'mqtt.redeliveryDelay',
+    'MQTT_REDELIVERY_DELAY',
+    duration(1_000, 3_600_000),
+    10_000,
+    'After a replica crash, how long until QoS 1/2 messages it had sent but not seen acknowledged go to the client again (stream ack wait).',
+  ),
+  setting(
     'mqtt.receiveMaximum',
     'MQTT_RECEIVE_MAXIMUM',
     integer(1, 65_535),
@@ -182,6 +189,8 @@ export interface MqttConfig {
   readonly maxKeepalive: number;
   /** Milliseconds. */
   readonly maxSessionExpiry: number;
+  /** Milliseconds. */
+  readonly redeliveryDelay: number;
   readonly receiveMaximum: number;
   readonly topicAliasMaximum: number;
   /** Undefined = true in embedded mode only (no NATS_URL). */

@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
-import type { BackboneMessage } from '@protomesh/backbone';
+import type { Identity } from '@protomesh/auth';
+import type { BackboneMessage, DeliveredMessage } from '@protomesh/backbone';
 import type { MessageMeta } from '@protomesh/envelope';
 import { type MeshError, messageOf } from '@protomesh/errors';
-import { subjectMatches } from '@protomesh/topic-map';
+import { parseSharedSubscription, type QosClass } from '@protomesh/topic-map';
 import {
   parser as createParser,
   generate,
@@ -10,23 +11,25 @@ import {
   type IPublishPacket,
   type Packet,
   type Parser,
-  type QoS,
 } from 'mqtt-packet';
 import type { BrokerContext, SubscriptionTap } from './context.js';
 import { dispatch } from './dispatch.js';
 import {
+  AuthenticationFailedError,
   ConnectTimeoutError,
   InternalError,
   KeepAliveTimeoutError,
   MalformedPacketError,
+  NotAuthorizedError,
   PacketTooLargeError,
   ProtocolViolationError,
+  SessionTakenOverError,
   SlowClientError,
 } from './errors.js';
 import { connectProtocolLevel, PacketFramer } from './framing.js';
-import { ingest } from './ingest.js';
-import type { DropReason } from './metrics.js';
-import { type PublishProperties, publishPropertiesFromMeta } from './properties.js';
+import { type DropReason, QOS_ATTRIBUTES, TIER_ATTRIBUTES } from './metrics.js';
+import { Outbound, type Outgoing } from './outbound.js';
+import { publishPropertiesFromMeta } from './properties.js';
 import {
   ConnectReturn,
   connectReturnFor,
@@ -35,31 +38,19 @@ import {
   Reason,
   type ReasonCode,
 } from './reason-codes.js';
+import type { MutableSessionRecord } from './session/record.js';
+import type { Claim, SessionHandle } from './session/store.js';
+import { type SubscriptionEntry, Subscriptions, toBuffer } from './subscriptions.js';
+import type { WillMessage } from './will.js';
 
-/** Where a connection is in its life. Packets are only handled in `awaiting-connect` and `connected`. */
-export type ConnectionState = 'awaiting-connect' | 'connected' | 'closing' | 'closed';
+export type { SubscriptionOptions } from './subscriptions.js';
+export type { WillMessage } from './will.js';
+
+/** Where a connection is in its life. Packets are handled in `awaiting-connect` and `connected`, queued in `connecting`. */
+export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closing' | 'closed';
 
 /** Protocol level: 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0. */
 export type ProtocolLevel = 3 | 4 | 5;
-
-/** How a client asked to receive one subscription (MQTT 5 subscription options; 3.1.1 uses defaults). */
-export interface SubscriptionOptions {
-  /** Granted QoS: outbound QoS 2 comes later, so at most 1. */
-  readonly qos: 0 | 1;
-  /** MQTT 5 No Local: never send the client its own messages on this subscription. */
-  readonly noLocal: boolean;
-  /** MQTT 5 Retain As Published: keep the RETAIN flag on forwarded messages. */
-  readonly retainAsPublished: boolean;
-}
-
-/** A Will Message from CONNECT, published when the connection ends without a normal DISCONNECT. */
-export interface WillMessage {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: QoS;
-  readonly retain: boolean;
-  readonly properties: PublishProperties | undefined;
-}
 
 /** What the CONNECT handler decided for an accepted client. */
 export interface AcceptedConnect {
@@ -68,12 +59,22 @@ export interface AcceptedConnect {
   /** Keep alive enforced, in seconds (0 = none). */
   readonly keepalive: number;
   readonly will: WillMessage | undefined;
-  /** MQTT 5 Receive Maximum of the client: QoS 1 deliveries it accepts unacknowledged. */
+  /** MQTT 5 Receive Maximum of the client: QoS 1/2 deliveries it accepts unacknowledged. */
   readonly receiveMaximum: number;
   /** MQTT 5 Maximum Packet Size of the client, in bytes (undefined = protocol limit). */
   readonly maximumPacketSize: number | undefined;
+  /** MQTT 5 Topic Alias Maximum of the client: aliases the broker may use towards it. */
+  readonly topicAliasMaximum: number;
+  /** MQTT 5 Request Problem Information (reason strings and user properties on acknowledgements). */
+  readonly problemInformation: boolean;
+  /** Session Expiry Interval granted, in seconds (0 = the session ends with the connection). */
+  readonly sessionExpiry: number;
+  /** MQTT 5 Clean Start / 3.1.1 Clean Session. */
+  readonly cleanStart: boolean;
   /** Properties of the CONNACK (MQTT 5 only). */
   readonly connackProperties: IConnackPacket['properties'];
+  /** Authenticated user name, if any (for ACLs and logs). */
+  readonly username?: string;
 }
 
 /**
@@ -81,7 +82,7 @@ export interface AcceptedConnect {
  * a reason to close the connection (MQTT 3.1.1 has no negative acknowledgement).
  */
 export type AckOutcome =
-  | { readonly send: Packet }
+  | { readonly send: Packet; readonly done?: boolean }
   | { readonly fail: MeshError; readonly reason: ReasonCode }
   | undefined;
 
@@ -92,6 +93,8 @@ interface CloseInfo {
   readonly disconnect?: ReasonCode;
   /** The client sent DISCONNECT with reason 0x00: its Will Message is discarded [MQTT-3.1.2-10]. */
   readonly normal?: boolean;
+  /** Taken over by a newer connection; `clean` = it started a new session. */
+  readonly takenOver?: { readonly clean: boolean };
   readonly error?: MeshError;
   /** Destroy at once instead of flushing (the client is not reading). */
   readonly abort?: boolean;
@@ -99,21 +102,22 @@ interface CloseInfo {
 
 /** How long a closing connection may linger for the peer to read the last bytes, in milliseconds. */
 const CLOSE_LINGER_MS = 2_000;
-/** Largest packet identifier; identifiers run 1..65,535 (MQTT 5 §2.2.1). */
-const MAX_PACKET_ID = 65_535;
-
 const TIER = { tier: 'mqtt' } as const;
 /** Control packet type of CONNECT (MQTT 5 §2.1.2). */
 const CONNECT_TYPE = 1;
 
 /**
  * One client connection over any Duplex stream (TCP socket, TLS socket, WebSocket stream):
- * framing and parsing, the connection state that the dispatcher enforces, subscriptions,
- * in-flight QoS state and the one write path. Packet handlers (`handlers/`) drive it
- * through its public methods.
+ * framing and parsing, the connection state that the dispatcher enforces, the session it
+ * owns, its subscriptions, the QoS flows in both directions and the one write path. Packet
+ * handlers (`handlers/`) drive it through its public methods.
  */
 export class Connection {
   readonly context: BrokerContext;
+  /** Serial number on this replica (with the replica id, identifies the connection mesh-wide). */
+  readonly serial: number;
+  /** Client address: the socket's, or from PROXY protocol / X-Forwarded-For. */
+  readonly remoteAddress: string | undefined;
   readonly #stream: Duplex;
   readonly #framer: PacketFramer;
   readonly #parser: Parser;
@@ -121,44 +125,93 @@ export class Connection {
   #sawInput = false;
   #version: ProtocolLevel | undefined;
   #clientId = '';
+  #username: string | undefined;
   #will: WillMessage | undefined;
-  #receiveMaximum = MAX_PACKET_ID;
   #clientMaxPacketSize: number | undefined;
   #generateOptions: { protocolVersion: number; maximumPacketSize?: number } = { protocolVersion: 4 };
+  #problemInformation = true;
+  #sessionExpiry = 0;
+  /** The stored session was resumed (CONNACK Session Present 1). */
+  #resumed = false;
+  /** When CONNECT was accepted, epoch ms (orders takeovers). */
+  connectedAt = 0;
 
   #connectTimer: NodeJS.Timeout | undefined;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   #closeInfo: CloseInfo | undefined;
   #closedListeners: Array<() => void> = [];
+  /** Packets received while the CONNECT is being decided (clients need not wait for CONNACK). */
+  #early: Packet[] = [];
+  /** Bad input seen while the CONNECT was being decided: answered after CONNACK, in order. */
+  #earlyFailure: { readonly error: MeshError; readonly reason: ReasonCode } | undefined;
+  /** Resolves once the connection's session is handed back after closing. */
+  #detached: Promise<void> | undefined;
 
-  /** Topic filter → subscription options and the subjects it maps to. */
-  readonly #filters = new Map<string, SubscriptionOptions & { readonly subjects: readonly string[] }>();
-  /** Subject → the tap registered with the broker's fan-out. */
-  readonly #taps = new Map<string, SubscriptionTap>();
-
+  /** Who the client is, for ACL checks (set once authenticated). */
+  identity: Identity = { clientId: '' };
+  /** The stored session, when the session outlives the connection or a record existed. */
+  session: SessionHandle | undefined;
+  readonly subscriptions: Subscriptions;
+  readonly outbound: Outbound;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL, with the outcome of their store. */
   readonly inboundQos2 = new Map<number, Promise<AckOutcome>>();
+  /** Inbound QoS 1/2 PUBLISH packets not yet fully acknowledged (our Receive Maximum). */
+  inboundUnacknowledged = 0;
+  /** MQTT 5 topic aliases the client set (alias → topic). */
+  readonly topicAliasesIn = new Map<number, string>();
+  /** Topic aliases this broker assigned towards the client (topic → alias). */
+  readonly #topicAliasesOut = new Map<string, number>();
+  #topicAliasMaximumOut = 0;
+
   #ackTail: Promise<void> = Promise.resolve();
   #pendingAcks = 0;
+  /** Subscription changes run one at a time, in packet order. */
+  #serialTail: Promise<void> = Promise.resolve();
   /** Reading paused because too many stores are pending (flow control). */
   #flowPaused = false;
   /** Reading stopped for a graceful shutdown. */
   #shutdownPaused = false;
 
-  /** Outbound QoS 1 packet identifiers awaiting PUBACK. */
-  readonly #inFlight = new Set<number>();
-  /** QoS 1 deliveries waiting for room in the client's Receive Maximum window. */
-  #queued: IPublishPacket[] = [];
-  #nextPacketId = 1;
-
-  constructor(context: BrokerContext, stream: Duplex) {
+  constructor(context: BrokerContext, stream: Duplex, remoteAddress?: string) {
     this.context = context;
+    this.serial = context.nextSerial();
+    this.remoteAddress = remoteAddress;
     this.#stream = stream;
     this.#framer = new PacketFramer(context.settings.maxPacketSize);
     this.#parser = createParser();
     this.#parser.on('packet', this.#onPacket);
     this.#parser.on('error', this.#onParseError);
+    this.outbound = new Outbound({
+      maxQueued: context.settings.maxQueuedDeliveries,
+      sendPublish: (message, id, dup) => this.#sendPublish(message, id, dup),
+      sendPubrel: (id, reasonCode) => this.send(this.#ack('pubrel', id, reasonCode)),
+      updateSession: (mutate) => this.updateSession(mutate),
+      dropped: (reason) => this.#drop(reason),
+      failed: (error) => this.#sessionWriteFailed(error),
+    });
+    this.subscriptions = new Subscriptions(
+      {
+        clientId: () => this.#clientId,
+        prefix: context.settings.prefix,
+        stem: context.stem,
+        streamName: context.layout.streams.mqtt.name,
+        // A resumed session keeps using its consumers even if this connection ends it (expiry 0).
+        persistentGen: () => (this.#sessionExpiry > 0 || this.#resumed ? this.session?.record.gen : undefined),
+        addTap: (subject, tap) => context.fanout.add(subject, tap),
+        removeTap: (subject, tap) => context.fanout.remove(subject, tap),
+        createConsumers: (onMessage) => context.createConsumers(onMessage),
+        streamNextSeq: () => context.streamNextSeq(),
+        joinShared: (entry) => context.shared.join(entry.filter, entry.share!.group, entry.share!.filter, this),
+        leaveShared: (entry, forget) =>
+          context.shared.leave(entry.filter, entry.share!.group, entry.share!.filter, this, forget),
+        updateSession: (mutate) => this.updateSession(mutate),
+        deleteConsumer: (durable) => context.deleteConsumer(durable),
+        enqueue: (message) => this.enqueue(message),
+        isConnected: () => this.#state === 'connected',
+      },
+      this,
+    );
     stream.on('data', this.#onData);
     stream.on('error', this.#onStreamError);
     stream.on('end', this.#onEnd);
@@ -185,9 +238,14 @@ export class Connection {
     return this.#clientId;
   }
 
+  /** The authenticated user name, if any. */
+  get username(): string | undefined {
+    return this.#username;
+  }
+
   /** Topic filters this connection is subscribed to. */
-  get filters(): ReadonlyMap<string, SubscriptionOptions> {
-    return this.#filters;
+  get filters(): ReadonlyMap<string, SubscriptionEntry> {
+    return this.subscriptions.entries;
   }
 
   /** Inbound QoS 1/2 messages whose store has not settled yet. */
@@ -195,10 +253,30 @@ export class Connection {
     return this.#pendingAcks;
   }
 
+  /** MQTT 5 Request Problem Information: reason strings may be sent on acknowledgements [MQTT-3.1.2-29]. */
+  get problemInformation(): boolean {
+    return this.#problemInformation;
+  }
+
+  /** True when the session outlives the connection (persistent session). */
+  get persistent(): boolean {
+    return this.#sessionExpiry > 0 && this.session !== undefined;
+  }
+
+  /** Session Expiry Interval in force, in seconds. */
+  get sessionExpiry(): number {
+    return this.#sessionExpiry;
+  }
+
+  /** An MQTT 5 DISCONNECT may change the Session Expiry Interval [MQTT-3.14.2-2 checked by the caller]. */
+  set sessionExpiry(seconds: number) {
+    this.#sessionExpiry = seconds;
+  }
+
   // ---------------------------------------------------------------- input
 
   #onData = (chunk: Buffer): void => {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.#state === 'closing' || this.#state === 'closed' || this.#earlyFailure) return;
     if (!this.#sawInput && chunk.length > 0) {
       this.#sawInput = true;
       // [MQTT-3.1.0-1]: decided by the first byte, without waiting for a whole packet of junk.
@@ -219,6 +297,10 @@ export class Connection {
     }
   };
 
+  #isOpen(): boolean {
+    return this.#state === 'awaiting-connect' || this.#state === 'connecting' || this.#state === 'connected';
+  }
+
   #onPacketBytes = (bytes: Buffer): boolean => {
     if (this.#state === 'awaiting-connect' && bytes[0]! >> 4 === CONNECT_TYPE) {
       const level = connectProtocolLevel(bytes);
@@ -229,14 +311,22 @@ export class Connection {
       }
     }
     this.#parser.parse(bytes);
-    return this.#state === 'awaiting-connect' || this.#state === 'connected';
+    return this.#isOpen() && this.#earlyFailure === undefined;
   };
 
   #onPacket = (packet: Packet): void => {
-    if (this.#state !== 'awaiting-connect' && this.#state !== 'connected') return;
+    if (!this.#isOpen()) return;
     // Any packet counts as activity for the keep alive [MQTT-3.1.2-22] / [MQTT-3.1.2-24] (v3.1.1).
     this.#keepaliveTimer?.refresh();
-    dispatch(this, packet);
+    if (this.#state === 'connecting') {
+      if (this.#earlyFailure === undefined) this.#early.push(packet);
+      return;
+    }
+    try {
+      dispatch(this, packet);
+    } catch (error) {
+      this.#internalError(error);
+    }
   };
 
   #onParseError = (error: unknown): void => {
@@ -266,37 +356,87 @@ export class Connection {
     this.#updateFlow();
   }
 
-  /** Pauses reading while too many stores are pending or after `stopReading`; resumes otherwise. */
+  /** Pauses reading while too many stores are pending, while connecting, or after `stopReading`. */
   #updateFlow(): void {
-    if (this.#state !== 'awaiting-connect' && this.#state !== 'connected') return;
-    const pause = this.#flowPaused || this.#shutdownPaused;
+    if (!this.#isOpen()) return;
+    const pause = this.#flowPaused || this.#shutdownPaused || this.#state === 'connecting';
     if (pause && !this.#stream.isPaused()) this.#stream.pause();
     else if (!pause && this.#stream.isPaused()) this.#stream.resume();
+  }
+
+  /** Runs subscription changes one at a time, in the order their packets arrived. */
+  serially(work: () => Promise<void>): void {
+    const next = this.#serialTail.then(async () => {
+      if (this.#state !== 'connected') return;
+      try {
+        await work();
+      } catch (error) {
+        if (this.#state === 'connected') this.#sessionWriteFailed(error);
+      }
+    });
+    this.#serialTail = next;
   }
 
   // ---------------------------------------------------------------- connect
 
   /**
-   * Completes a CONNECT: takes over the client id, sends CONNACK (success, session present 0:
-   * sessions are not kept yet) and starts the keep-alive timer.
+   * The CONNECT is valid: packets that follow are queued until the session is claimed
+   * (possibly from another replica) and CONNACK is out.
    */
-  accept(accepted: AcceptedConnect): void {
+  beginConnect(accepted: AcceptedConnect, decide: Promise<Claim>): void {
     clearTimeout(this.#connectTimer);
+    this.#state = 'connecting';
     this.#version = accepted.version;
     this.#clientId = accepted.clientId;
+    this.#username = accepted.username;
+    this.#generateOptions = { protocolVersion: accepted.version };
+    this.connectedAt = Date.now();
+    this.#updateFlow();
+    decide.then(
+      (claim) => this.#accept(accepted, claim),
+      (error: unknown) => {
+        if (this.#state !== 'connecting') return;
+        if (AuthenticationFailedError.is(error)) {
+          this.#countProtocolError(error);
+          this.refuse(accepted.version, Reason.BadUserNameOrPassword, error.message, 'bad user name or password');
+        } else if (NotAuthorizedError.is(error)) {
+          this.#countProtocolError(error);
+          this.refuse(accepted.version, Reason.NotAuthorized, error.message, 'not authorized');
+        } else {
+          this.context.logger.warn({ err: error, clientId: accepted.clientId }, 'session not claimed');
+          this.refuse(accepted.version, Reason.ServerUnavailable, `session store unavailable: ${messageOf(error)}`);
+        }
+      },
+    );
+  }
+
+  /** Completes a CONNECT: CONNACK, the resumed session's state, then the queued packets. */
+  #accept(accepted: AcceptedConnect, claim: Claim): void {
+    this.session = claim.handle;
+    if (this.#state !== 'connecting') {
+      // The client left while its session was being claimed: hand the session back.
+      this.#sessionExpiry = accepted.sessionExpiry;
+      this.#detached ??= this.#detach({ reason: 'closed while connecting' }, true);
+      return;
+    }
     this.#will = accepted.will;
-    this.#receiveMaximum = accepted.receiveMaximum;
+    this.#sessionExpiry = accepted.sessionExpiry;
+    this.#problemInformation = accepted.problemInformation;
+    this.outbound.receiveMaximum = accepted.receiveMaximum;
     this.#clientMaxPacketSize = accepted.maximumPacketSize;
+    this.#topicAliasMaximumOut = accepted.topicAliasMaximum;
     this.#generateOptions =
       accepted.maximumPacketSize === undefined
         ? { protocolVersion: accepted.version }
         : { protocolVersion: accepted.version, maximumPacketSize: accepted.maximumPacketSize };
     this.#state = 'connected';
-    this.context.claim(this);
+    this.context.register(this);
+    const sessionPresent = claim.resumed;
+    this.#resumed = claim.resumed;
     const connack: IConnackPacket =
       accepted.version === 5
-        ? { cmd: 'connack', sessionPresent: false, reasonCode: Reason.Success, properties: accepted.connackProperties }
-        : { cmd: 'connack', sessionPresent: false, returnCode: ConnectReturn.Accepted };
+        ? { cmd: 'connack', sessionPresent, reasonCode: Reason.Success, properties: accepted.connackProperties }
+        : { cmd: 'connack', sessionPresent, returnCode: ConnectReturn.Accepted };
     this.send(connack);
     if (accepted.keepalive > 0) {
       // [MQTT-3.1.2-22] / [MQTT-3.1.2-24] (v3.1.1): one and a half keep-alive periods.
@@ -304,20 +444,51 @@ export class Connection {
     }
     this.context.instruments.connections.add(1, this.#connectionAttributes());
     this.context.logger.info(
-      { clientId: this.#clientId, version: PROTOCOL_VERSION_NAMES[accepted.version], keepalive: accepted.keepalive },
+      {
+        clientId: this.#clientId,
+        version: PROTOCOL_VERSION_NAMES[accepted.version],
+        keepalive: accepted.keepalive,
+        sessionPresent,
+        ...(this.remoteAddress !== undefined && { remote: this.remoteAddress }),
+      },
       'client connected',
     );
+    const record = claim.resumed ? claim.handle?.record : undefined;
+    if (record) {
+      // [MQTT-4.4.0-1]: PUBREL again for every QoS 2 delivery the client had received.
+      this.outbound.resume(record.out2);
+      this.serially(() => this.subscriptions.restore(record.subs, parseShareQuietly));
+    }
+    const early = this.#early;
+    this.#early = [];
+    for (const packet of early) {
+      if (this.#state !== 'connected') break;
+      this.#onPacket(packet);
+    }
+    const failure = this.#earlyFailure;
+    if (failure) {
+      // The packets before it were handled; now the bad input closes the connection.
+      this.#earlyFailure = undefined;
+      this.fail(failure.error, failure.reason);
+      return;
+    }
+    this.#updateFlow();
   }
 
   /** Refuses a CONNECT with a CONNACK carrying `reason` (mapped to a 3.1.1 return code), then closes. */
-  refuse(version: ProtocolLevel, reason: ReasonCode, detail: string): void {
+  refuse(version: ProtocolLevel, reason: ReasonCode, detail: string, reasonString?: string): void {
     clearTimeout(this.#connectTimer);
     const connack: IConnackPacket =
       version === 5
-        ? { cmd: 'connack', sessionPresent: false, reasonCode: reason }
+        ? {
+            cmd: 'connack',
+            sessionPresent: false,
+            reasonCode: reason,
+            ...(reasonString !== undefined && { properties: { reasonString } }),
+          }
         : { cmd: 'connack', sessionPresent: false, returnCode: connectReturnFor(reason) };
     this.#generateOptions = { protocolVersion: version };
-    this.send(connack);
+    this.#writeNow(connack);
     this.context.logger.info({ version: PROTOCOL_VERSION_NAMES[version], reason: detail }, 'connection refused');
     this.#close({ reason: `refused: ${detail}` });
   }
@@ -341,6 +512,49 @@ export class Connection {
     this.#close({ reason: error.message, error, disconnect: Reason.KeepAliveTimeout });
   }
 
+  // ---------------------------------------------------------------- session
+
+  /** Stores a change to the session record (no-op for a session that ends with the connection). */
+  updateSession(mutate: (record: MutableSessionRecord) => void): Promise<void> {
+    if (!this.session || (this.#sessionExpiry === 0 && !this.#resumed)) return Promise.resolve();
+    return this.session.update(mutate);
+  }
+
+  /** A session write failed: lost to a newer connection (0x8E), or the store is unavailable. */
+  #sessionWriteFailed(error: unknown): void {
+    if (SessionTakenOverError.is(error)) {
+      this.#close({ reason: error.message, disconnect: Reason.SessionTakenOver, takenOver: { clean: false } });
+      return;
+    }
+    this.context.logger.warn({ err: error, clientId: this.#clientId }, 'session state not stored');
+    this.#close({ reason: `session state not stored: ${messageOf(error)}`, disconnect: Reason.UnspecifiedError });
+  }
+
+  /** Another connection claimed this session (found by a failed compare-and-set). */
+  sessionLost(): void {
+    if (this.#state === 'connected') {
+      this.#close({ reason: 'session taken over', disconnect: Reason.SessionTakenOver, takenOver: { clean: false } });
+    }
+  }
+
+  /** A newer connection with the same client id, on any replica [MQTT-3.1.4-3]. */
+  takeOver(clean: boolean): Promise<void> {
+    this.#close({
+      reason: 'session taken over by a new connection',
+      disconnect: Reason.SessionTakenOver,
+      takenOver: { clean },
+    });
+    return this.detached();
+  }
+
+  /** Resolves once the connection is closed and its session handed back (consumers stopped, record released). */
+  detached(): Promise<void> {
+    if (this.#detached) return this.#detached;
+    return new Promise((resolve) => {
+      this.#closedListeners.push(() => void (this.#detached ?? Promise.resolve()).then(resolve));
+    });
+  }
+
   // ---------------------------------------------------------------- closing
 
   /**
@@ -349,11 +563,17 @@ export class Connection {
    */
   fail(error: MeshError, reason: ReasonCode): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
+    if (this.#state === 'connecting') {
+      // [MQTT-3.1.4-?] CONNECT is answered first; the bad input after it closes the
+      // connection once CONNACK is out (or with the refusal).
+      this.#earlyFailure ??= { error, reason };
+      return;
+    }
     this.#countProtocolError(error);
     this.#close({ reason: error.message, error, disconnect: reason });
   }
 
-  /** Server-initiated close (takeover, shutdown): MQTT 5 clients get DISCONNECT `reason` first. */
+  /** Server-initiated close (shutdown, administrative): MQTT 5 clients get DISCONNECT `reason` first. */
   disconnect(reason: ReasonCode, why: string): void {
     this.#close({ reason: why, disconnect: reason });
   }
@@ -396,7 +616,12 @@ export class Connection {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#keepaliveTimer);
     if (info.disconnect !== undefined && wasConnected && this.#version === 5 && !info.abort) {
-      this.#writeNow({ cmd: 'disconnect', reasonCode: info.disconnect });
+      this.#writeNow({
+        cmd: 'disconnect',
+        reasonCode: info.disconnect,
+        // DISCONNECT may carry a reason string whatever Request Problem Information says [MQTT-3.1.2-29].
+        ...(info.disconnect !== Reason.Success && { properties: { reasonString: info.reason.slice(0, 200) } }),
+      });
     }
     this.#cleanUp(wasConnected, info);
     if (info.abort) {
@@ -411,14 +636,12 @@ export class Connection {
     }
   }
 
-  /** Drops subscriptions and registrations, publishes the Will Message, logs and counts once. */
+  /** Drops subscriptions and registrations, hands the session back, handles the Will, logs and counts once. */
   #cleanUp(wasConnected: boolean, info: CloseInfo): void {
-    for (const tap of this.#taps.values()) this.context.fanout.remove(tap.subject, tap);
-    this.#taps.clear();
-    this.#filters.clear();
-    this.#queued = [];
+    this.#early = [];
+    this.outbound.close();
     if (!wasConnected) {
-      this.context.logger.debug({ reason: info.reason, code: info.error?.code }, 'connection closed before CONNECT');
+      this.context.logger.debug({ reason: info.reason, code: info.error?.code }, 'connection closed before CONNACK');
       return;
     }
     this.context.release(this);
@@ -433,33 +656,46 @@ export class Connection {
       },
       'client disconnected',
     );
-    // [MQTT-3.1.2-8]: publish the Will unless the client disconnected normally.
-    if (this.#will && !info.normal) this.#publishWill(this.#will);
-    this.#will = undefined;
+    this.#detached = this.#detach(info, false);
+    this.context.track(this.#detached);
   }
 
-  #publishWill(will: WillMessage): void {
-    const publish = {
-      topic: will.topic,
-      qos: will.qos,
-      retain: will.retain,
-      clientId: this.#clientId,
-      properties: will.properties,
-    };
+  /**
+   * Hands the session back after the connection ended: stops its consumers (unacknowledged
+   * messages were returned by `outbound.close()`), releases or deletes the record, and
+   * publishes or stores the Will [MQTT-3.1.2-8] [MQTT-3.1.3-9].
+   */
+  async #detach(info: CloseInfo, beforeConnack: boolean): Promise<void> {
+    const session = this.session;
+    const expiry = this.#sessionExpiry;
+    const continues = expiry > 0 && session !== undefined && !session.lost;
+    const takenOver = info.takenOver !== undefined || session?.lost === true;
     try {
-      const stored = ingest(this.context.backbone, this.context.settings.prefix, publish, will.payload);
-      this.context.instruments.messagesIn.add(1, { ...TIER, qos: will.qos });
-      this.context.instruments.bytesIn.add(will.payload.length, TIER);
-      if (stored) {
-        this.context.track(
-          stored.catch((error: unknown) =>
-            this.context.logger.warn({ err: error, clientId: this.#clientId }, 'will message not stored'),
-          ),
-        );
+      await this.subscriptions.detach(continues || (takenOver && info.takenOver?.clean !== true));
+      if (session && !takenOver) {
+        const final = await session.release(expiry, Date.now());
+        if (final && expiry === 0) await this.context.discardSession(final, this.#clientId);
       }
     } catch (error) {
-      this.context.logger.warn({ err: error, clientId: this.#clientId }, 'will message not published');
+      this.context.logger.warn({ err: error, clientId: this.#clientId }, 'session not handed back cleanly');
     }
+    if (beforeConnack) return;
+    const will = this.#will;
+    this.#will = undefined;
+    // [MQTT-3.1.2-8] [MQTT-3.1.2-10]: no Will after DISCONNECT 0x00.
+    if (!will || info.normal) return;
+    if (info.takenOver && !info.takenOver.clean && will.delay > 0) return; // the session continues elsewhere
+    if (will.delay > 0 && continues && !takenOver) {
+      // MQTT 5 §3.1.2.5: at the earlier of the Will Delay Interval and the end of the session.
+      const dueAt = Date.now() + Math.min(will.delay, expiry) * 1000;
+      try {
+        await this.context.wills.schedule(this.#clientId, will, dueAt);
+        return;
+      } catch (error) {
+        this.context.logger.warn({ err: error, clientId: this.#clientId }, 'delayed will not stored: publishing now');
+      }
+    }
+    this.context.wills.publishNow(this.#clientId, will);
   }
 
   #connectionAttributes() {
@@ -471,11 +707,10 @@ export class Connection {
   /**
    * The one write path. `kind` says what to do when the client reads too slowly: over
    * `maxBufferedBytes` waiting to be sent, a QoS 0 delivery is dropped and anything else
-   * closes the client. Deliveries over the client's Maximum Packet Size are dropped
-   * [MQTT-3.1.2-25]. Returns false when nothing was written.
+   * closes the client. Returns false when nothing was written.
    */
   send(packet: Packet, kind: 'control' | 'qos0' | 'qos1' = 'control'): boolean {
-    if (this.#state === 'closing' || this.#state === 'closed') return false;
+    if (this.#state !== 'connected') return false;
     const buffered = this.#stream.writableLength;
     if (buffered > this.context.settings.maxBufferedBytes) {
       if (kind === 'qos0') {
@@ -494,12 +729,29 @@ export class Connection {
       this.context.logger.warn({ err: error, clientId: this.#clientId, cmd: packet.cmd }, 'mqtt packet not encodable');
       return false;
     }
-    if (kind !== 'control' && this.#clientMaxPacketSize !== undefined && bytes.length > this.#clientMaxPacketSize) {
-      this.#drop('too-large');
-      return false;
-    }
     this.#stream.write(bytes);
     return true;
+  }
+
+  /** An acknowledgement packet for `id`; MQTT 5 carries the reason code (and a reason string when allowed). */
+  #ack(
+    cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp',
+    id: number,
+    reasonCode?: number,
+    reasonString?: string,
+  ): Packet {
+    if (this.#version !== 5) return { cmd, messageId: id };
+    return {
+      cmd,
+      messageId: id,
+      reasonCode: reasonCode ?? Reason.Success,
+      ...(reasonString !== undefined && this.#problemInformation && { properties: { reasonString } }),
+    } as Packet;
+  }
+
+  /** An acknowledgement for handlers (see {@link #ack}). */
+  ack(cmd: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp', id: number, reasonCode?: number, reasonString?: string): Packet {
+    return this.#ack(cmd, id, reasonCode, reasonString);
   }
 
   /** Writes without the backpressure policy (the last packet before closing). */
@@ -515,13 +767,83 @@ export class Connection {
     this.context.instruments.dropped.add(1, { ...TIER, reason });
   }
 
+  /**
+   * Sends one PUBLISH: MQTT 5 properties (what is left of the Message Expiry Interval, the
+   * Subscription Identifiers, a topic alias when the client allows them), never over the
+   * client's Maximum Packet Size [MQTT-3.1.2-25].
+   */
+  #sendPublish(message: Outgoing, id: number | undefined, dup: boolean): 'sent' | 'dropped' | 'closed' {
+    if (this.#state !== 'connected') return 'closed';
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: message.qos,
+      retain: message.retain,
+      dup,
+    };
+    if (id !== undefined) packet.messageId = id;
+    if (this.#version === 5) {
+      const now = Date.now();
+      if (message.meta.expiresAt !== undefined && message.meta.expiresAt <= now) {
+        this.#drop('expired'); // [MQTT-3.3.2-5]
+        return 'dropped';
+      }
+      const properties = publishPropertiesFromMeta(message.meta, now) ?? {};
+      if (message.subscriptionIds) {
+        properties.subscriptionIdentifier =
+          message.subscriptionIds.length === 1 ? message.subscriptionIds[0]! : [...message.subscriptionIds];
+      }
+      if (this.#topicAliasMaximumOut > 0) {
+        const alias = this.#topicAliasesOut.get(message.topic);
+        if (alias !== undefined) {
+          packet.topic = '';
+          properties.topicAlias = alias;
+        } else if (this.#topicAliasesOut.size < this.#topicAliasMaximumOut) {
+          // MQTT 5 §3.3.2.3.4: the first PUBLISH on a topic sets the alias, later ones use it.
+          const assigned = this.#topicAliasesOut.size + 1;
+          this.#topicAliasesOut.set(message.topic, assigned);
+          properties.topicAlias = assigned;
+        }
+      }
+      if (Object.keys(properties).length > 0) packet.properties = properties;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = generate(packet, this.#generateOptions);
+    } catch (error) {
+      this.context.logger.warn({ err: error, clientId: this.#clientId }, 'publish not encodable');
+      return 'dropped';
+    }
+    if (this.#clientMaxPacketSize !== undefined && bytes.length > this.#clientMaxPacketSize) {
+      this.#drop('too-large');
+      return 'dropped';
+    }
+    const buffered = this.#stream.writableLength;
+    if (buffered > this.context.settings.maxBufferedBytes) {
+      if (message.qos === 0) {
+        this.#drop('backpressure');
+        return 'dropped';
+      }
+      this.context.instruments.slowClients.add(1, TIER);
+      const error = new SlowClientError(buffered, this.context.settings.maxBufferedBytes);
+      this.#close({ reason: error.message, error, abort: true });
+      return 'closed';
+    }
+    this.#stream.write(bytes);
+    this.context.instruments.messagesOut.add(1, QOS_ATTRIBUTES[message.qos]);
+    this.context.instruments.bytesOut.add(message.payload.length, TIER_ATTRIBUTES);
+    return 'sent';
+  }
+
   // ---------------------------------------------------------------- inbound acknowledgements
 
   /**
    * Queues the acknowledgement of an inbound QoS 1/2 PUBLISH. Stores run concurrently, but
    * acknowledgements leave in the order the PUBLISH packets arrived [MQTT-4.6.0-2]
    * [MQTT-4.6.0-3], each only once its store settled. Reading pauses while too many stores
-   * are pending, which pushes back on the client through TCP.
+   * are pending, which pushes back on the client through TCP. An outcome marked `done`
+   * ends an inbound flow (Receive Maximum quota back).
    */
   acknowledgeInOrder(outcome: Promise<AckOutcome>): void {
     this.#pendingAcks += 1;
@@ -539,8 +861,12 @@ export class Connection {
             this.#updateFlow();
           }
           if (!result || this.#state !== 'connected') return;
-          if ('send' in result) this.send(result.send);
-          else this.fail(result.fail, result.reason);
+          if ('send' in result) {
+            if (result.done && this.inboundUnacknowledged > 0) this.inboundUnacknowledged -= 1;
+            this.send(result.send);
+          } else {
+            this.fail(result.fail, result.reason);
+          }
         },
         (error: unknown) => {
           this.#pendingAcks -= 1;
@@ -554,147 +880,74 @@ export class Connection {
     return this.#ackTail;
   }
 
-  // ---------------------------------------------------------------- subscriptions
-
-  /**
-   * Adds the subscription for `filter`, or replaces an identical one [MQTT-3.8.4-3]: its
-   * options change, its subjects are the same.
-   */
-  subscribe(filter: string, subjects: readonly string[], options: SubscriptionOptions): void {
-    const existing = this.#filters.get(filter);
-    this.#filters.set(filter, { ...options, subjects: existing?.subjects ?? subjects });
-    if (existing) return;
-    for (const subject of subjects) {
-      let tap = this.#taps.get(subject);
-      if (!tap) {
-        tap = { connection: this, subject, filters: new Set() };
-        this.#taps.set(subject, tap);
-        this.context.fanout.add(subject, tap);
-      }
-      tap.filters.add(filter);
-    }
-  }
-
-  /** Removes the subscription for `filter`; false when there was none. */
-  unsubscribe(filter: string): boolean {
-    const entry = this.#filters.get(filter);
-    if (!entry) return false;
-    this.#filters.delete(filter);
-    for (const subject of entry.subjects) {
-      const tap = this.#taps.get(subject);
-      if (!tap) continue;
-      tap.filters.delete(filter);
-      if (tap.filters.size === 0) {
-        this.#taps.delete(subject);
-        this.context.fanout.remove(subject, tap);
-      }
-    }
-    return true;
-  }
-
   // ---------------------------------------------------------------- outbound delivery
 
-  /**
-   * Delivers a backbone message that arrived through `tap`. With overlapping subscriptions
-   * the message arrives once per matching subject; only the arrival through the smallest
-   * matching subject is delivered, at the highest QoS granted by any matching subscription
-   * [MQTT-3.3.5-1]. `publishedQos` is the QoS it was published with; delivery uses the lower
-   * of that and the granted QoS.
-   */
+  /** Hands a message to the outbound flows (a stream redelivery of one already here only refreshes it). */
+  enqueue(message: Outgoing): void {
+    if (this.#state !== 'connected') {
+      message.stored?.nak();
+      return;
+    }
+    const stored = message.stored;
+    if (stored && stored.deliveryCount > 1) {
+      const existing = this.outbound.holds(stored.seq, stored.stream);
+      if (existing) {
+        // The consumer's ack wait passed while the client holds it: never resend on a live connection.
+        existing.stored = stored;
+        return;
+      }
+    }
+    this.outbound.enqueue(message);
+  }
+
+  /** A live message from the broker's fan-out. */
   deliver(
     tap: SubscriptionTap,
     message: BackboneMessage,
     topic: string,
+    cls: QosClass,
     meta: MessageMeta,
-    publishedQos: QoS,
-    now: number,
+    publishedQos: 0 | 1 | 2,
   ): void {
     if (this.#state !== 'connected') return;
-    const local = meta.originTier === 'mqtt' && meta.originClient === this.#clientId;
-    let granted = -1;
-    let retain = false;
-    const consider = (candidate: SubscriptionTap) => {
-      for (const filter of candidate.filters) {
-        const options = this.#filters.get(filter);
-        if (!options || (options.noLocal && local)) continue; // MQTT 5 No Local [MQTT-3.8.3-3]
-        if (options.qos > granted) granted = options.qos;
-        // [MQTT-3.3.1-12]: live deliveries carry RETAIN 0 unless Retain As Published is set.
-        if (options.retainAsPublished && meta.retain) retain = true;
-      }
-    };
-    if (this.#taps.size === 1) {
-      consider(tap);
-    } else {
-      for (const other of this.#taps.values()) {
-        if (other !== tap && !subjectMatches(other.subject, message.subject)) continue;
-        if (other.subject < tap.subject) return; // that subscription delivers this message
-        consider(other);
-      }
-    }
-    if (granted < 0) return;
-    const qos = Math.min(publishedQos, granted) as 0 | 1;
-    const packet: IPublishPacket = {
-      cmd: 'publish',
+    this.subscriptions.deliverLive(tap, message, topic, cls, meta, publishedQos);
+  }
+
+  /** A message for shared subscription `shareFilter` (live or from the group's consumer). */
+  deliverShared(shareFilter: string, message: BackboneMessage, stored: DeliveredMessage | undefined): boolean {
+    if (this.#state !== 'connected') return false;
+    const entry = this.subscriptions.entries.get(shareFilter);
+    const topic = entry && this.context.topicOf(message.subject);
+    if (!entry || topic === undefined) return false;
+    const meta = this.context.decodeMeta(message);
+    const publishedQos = meta.qos ?? (stored ? 1 : 0);
+    this.enqueue({
       topic,
-      payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-      qos,
-      retain,
-      dup: false,
-    };
-    if (this.#version === 5) {
-      const properties = publishPropertiesFromMeta(meta, now);
-      if (properties) packet.properties = properties;
-    }
-    if (qos === 0) {
-      if (this.send(packet, 'qos0')) this.#countOut(packet);
-      return;
-    }
-    if (this.#inFlight.size >= this.#receiveMaximum) {
-      // [MQTT-3.3.4-9]: never more unacknowledged QoS 1 deliveries than the client's Receive Maximum.
-      if (this.#queued.length >= this.context.settings.maxQueuedDeliveries) this.#drop('in-flight-full');
-      else this.#queued.push(packet);
-      return;
-    }
-    this.#sendQos1(packet);
+      payload: toBuffer(message.payload),
+      qos: Math.min(publishedQos, entry.qos) as 0 | 1 | 2,
+      retain: entry.retainAsPublished && meta.retain === true,
+      meta,
+      ...(stored && { stored }),
+      ...(entry.id !== undefined && { subscriptionIds: [entry.id] }),
+    });
+    return true;
   }
 
-  #sendQos1(packet: IPublishPacket): void {
-    const id = this.#allocatePacketId();
-    packet.messageId = id;
-    this.#inFlight.add(id);
-    if (this.send(packet, 'qos1')) this.#countOut(packet);
-    else this.#inFlight.delete(id);
-  }
-
-  /** The next non-zero packet identifier not in use by an unacknowledged delivery [MQTT-2.2.1-4]. */
-  #allocatePacketId(): number {
-    for (;;) {
-      const id = this.#nextPacketId;
-      this.#nextPacketId = id === MAX_PACKET_ID ? 1 : id + 1;
-      if (!this.#inFlight.has(id)) return id;
-    }
-  }
-
-  #countOut(packet: IPublishPacket): void {
-    this.context.instruments.messagesOut.add(1, { ...TIER, qos: packet.qos });
-    this.context.instruments.bytesOut.add((packet.payload as Buffer).length, TIER);
-  }
-
-  /** PUBACK from the client: frees the identifier and sends a queued delivery, if any. */
-  outboundAcknowledged(packetId: number): void {
-    if (!this.#inFlight.delete(packetId)) return; // unknown identifiers are ignored
-    while (this.#queued.length > 0 && this.#inFlight.size < this.#receiveMaximum && this.#state === 'connected') {
-      this.#sendQos1(this.#queued.shift()!);
-    }
-  }
-
-  /** Outbound QoS 1 deliveries awaiting PUBACK. */
+  /** Outbound QoS 1/2 deliveries awaiting acknowledgement. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.outbound.inFlight;
   }
 
   /** Why the connection closed, once it has. */
   get closeReason(): string | undefined {
     return this.#closeInfo?.reason;
+  }
+}
+
+function parseShareQuietly(filter: string): { group: string; filter: string } | undefined {
+  try {
+    return parseSharedSubscription(filter);
+  } catch {
+    return undefined;
   }
 }

@@ -54,19 +54,19 @@ export const TopicNameInvalidError = defineError(
   (topic: string, reason: string) => `invalid topic name ${JSON.stringify(topic)}: ${reason}`,
 );
 
-/** A PUBLISH used a topic alias; this broker announces Topic Alias Maximum 0. */
+/** A PUBLISH used topic alias 0 or one above the Topic Alias Maximum the broker announced. */
 export const TopicAliasInvalidError = defineError(
   'PM_MQTT_TOPIC_ALIAS_INVALID',
   'TopicAliasInvalidError',
-  'An MQTT 5 PUBLISH carried a Topic Alias although the broker announced Topic Alias Maximum 0 (reason 0x94); the connection is closed.',
-  (alias: number) => `topic alias ${alias} used but Topic Alias Maximum is 0`,
+  'An MQTT 5 PUBLISH carried Topic Alias 0 or one above the Topic Alias Maximum in CONNACK (MQTT_TOPIC_ALIAS_MAXIMUM; reason 0x94); the connection is closed.',
+  (alias: number, maximum: number) => `topic alias ${alias} is outside 1..${maximum}`,
 );
 
 /** An MQTT 5 PUBLISH with RETAIN set although the broker announced Retain Available 0. */
 export const RetainNotSupportedError = defineError(
   'PM_MQTT_RETAIN_NOT_SUPPORTED',
   'RetainNotSupportedError',
-  'An MQTT 5 PUBLISH had the RETAIN flag although the broker announced Retain Available 0 (reason 0x9A); the connection is closed.',
+  'Retired: raised by mqtt-edge 0.1 when an MQTT 5 PUBLISH had RETAIN while Retain Available was 0 (0x9A). Retained messages are supported now; the code stays reserved.',
   () => 'retained messages are not available on this broker yet',
 );
 
@@ -74,7 +74,7 @@ export const RetainNotSupportedError = defineError(
 export const SubscriptionIdentifiersNotSupportedError = defineError(
   'PM_MQTT_SUBSCRIPTION_IDS_NOT_SUPPORTED',
   'SubscriptionIdentifiersNotSupportedError',
-  'An MQTT 5 SUBSCRIBE carried a Subscription Identifier although the broker announced Subscription Identifiers Available 0 (reason 0xA1); the connection is closed.',
+  'Retired: raised by mqtt-edge 0.1 for a Subscription Identifier while Subscription Identifiers Available was 0 (0xA1). They are supported now; the code stays reserved.',
   () => 'subscription identifiers are not supported',
 );
 
@@ -102,6 +102,63 @@ export const InternalError = defineError(
   (reason: string) => `internal error: ${reason}`,
 );
 
+/** Another connection claimed this client's session (found by a failed compare-and-set). */
+export const SessionTakenOverError = defineError(
+  'PM_MQTT_SESSION_TAKEN_OVER',
+  'SessionTakenOverError',
+  'A newer connection with the same client id claimed the session, on this or another replica (MQTT 5 reason 0x8E); the older connection is closed.',
+  () => 'session taken over by another connection',
+);
+
+/** The client sent more unacknowledged QoS 1/2 PUBLISH packets than the Receive Maximum allows. */
+export const ReceiveMaximumExceededError = defineError(
+  'PM_MQTT_RECEIVE_MAXIMUM_EXCEEDED',
+  'ReceiveMaximumExceededError',
+  'An MQTT 5 client had more QoS 1/2 PUBLISH packets unacknowledged than the Receive Maximum in CONNACK (reason 0x93); the connection is closed.',
+  (maximum: number) => `more than ${maximum} unacknowledged QoS 1/2 PUBLISH packets`,
+);
+
+/** A PUBLISH whose Payload Format Indicator says UTF-8 but whose payload is not. */
+export const PayloadFormatInvalidError = defineError(
+  'PM_MQTT_PAYLOAD_FORMAT_INVALID',
+  'PayloadFormatInvalidError',
+  'An MQTT 5 PUBLISH or Will had Payload Format Indicator 1 and a payload that is not valid UTF-8 (reason 0x99).',
+  (topic: string) =>
+    `payload on ${JSON.stringify(topic)} is not valid UTF-8 although its Payload Format Indicator says so`,
+);
+
+/** A client published to a reserved (`$`) topic. */
+export const TopicReservedError = defineError(
+  'PM_MQTT_TOPIC_RESERVED',
+  'TopicReservedError',
+  'A client published to a topic starting with $ (reserved for the broker, e.g. $SYS); MQTT 5 gets reason 0x87 on PUBACK/PUBREC (QoS 0 is dropped), MQTT 3.1.1 is acknowledged and dropped.',
+  (topic: string) => `topic ${JSON.stringify(topic)} is reserved`,
+);
+
+/** A client was denied a publish or subscription by its ACL. */
+export const NotAuthorizedError = defineError(
+  'PM_MQTT_NOT_AUTHORIZED',
+  'NotAuthorizedError',
+  'The ACL denied a publish (MQTT 5 reason 0x87; MQTT 3.1.1 acknowledged and dropped) or a subscription (SUBACK 0x87 or 0x80).',
+  (action: string, topic: string) => `not authorized to ${action} ${JSON.stringify(topic)}`,
+);
+
+/** The TLS certificate, key or CA file could not be read. */
+export const TlsConfigError = defineError(
+  'PM_MQTT_TLS_CONFIG',
+  'TlsConfigError',
+  'MQTT_TLS_CERT_FILE is set but the certificate, key (MQTT_TLS_KEY_FILE) or CA (MQTT_TLS_CA_FILE) could not be read; mqtt-edge does not start.',
+  (setting: string, reason: string) => `${setting}: ${reason}`,
+);
+
+/** CONNECT credentials were wrong: bad password, invalid or expired token. */
+export const AuthenticationFailedError = defineError(
+  'PM_MQTT_AUTHENTICATION_FAILED',
+  'AuthenticationFailedError',
+  'The user name and password (or the JWT given as password) were not accepted (MQTT 5 CONNACK 0x86, MQTT 3.1.1 return code 4); the connection is closed.',
+  (reason: string) => `authentication failed: ${reason}`,
+);
+
 /** Every error code of this package, for documentation checks. */
 export const MQTT_EDGE_ERRORS = [
   MalformedPacketError,
@@ -116,4 +173,11 @@ export const MQTT_EDGE_ERRORS = [
   SlowClientError,
   StoreFailedError,
   InternalError,
+  SessionTakenOverError,
+  ReceiveMaximumExceededError,
+  PayloadFormatInvalidError,
+  TopicReservedError,
+  NotAuthorizedError,
+  TlsConfigError,
+  AuthenticationFailedError,
 ] as const;

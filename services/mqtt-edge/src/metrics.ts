@@ -31,3 +31,10 @@ export function createMqttInstruments(metrics: ServiceMetrics): MqttInstruments 
     }),
   };
 }
+
+/** Metric attributes of the MQTT tier, one frozen object each, so the hot path allocates none. */
+export const TIER_ATTRIBUTES = Object.freeze({ tier: 'mqtt' });
+/** `{ tier: 'mqtt', qos }` by QoS, for the message counters. */
+export const QOS_ATTRIBUTES: readonly Readonly<{ tier: string; qos: number }>[] = [0, 1, 2].map((qos) =>
+  Object.freeze({ tier: 'mqtt', qos }),
+);

@@ -5,6 +5,7 @@
  * [MQTT-3.3.2-17] [MQTT-3.3.2-18]. Message Expiry becomes an absolute time so any replica can
  * compute what is left.
  */
+import { isUtf8 } from 'node:buffer';
 import type { MessageMeta } from '@protomesh/envelope';
 import type { IPublishPacket, QoS, UserProperties } from 'mqtt-packet';
 
@@ -100,4 +101,9 @@ export function publishPropertiesFromMeta(meta: MessageMeta, now: number): Publi
     any = true;
   }
   return any ? out : undefined;
+}
+
+/** True when `bytes` are well-formed UTF-8 (MQTT 5 Payload Format Indicator 1, §3.3.2.3.2). */
+export function isValidUtf8(bytes: Uint8Array): boolean {
+  return isUtf8(bytes);
 }

@@ -7,8 +7,11 @@
 /** MQTT 5 Reason Codes (MQTT 5 §2.4, Table 2-6), the ones this broker sends or reads. */
 export const Reason = {
   Success: 0x00,
+  GrantedQos1: 0x01,
+  GrantedQos2: 0x02,
   /** DISCONNECT from a client: close, but publish the Will Message. */
   DisconnectWithWill: 0x04,
+  NoMatchingSubscribers: 0x10,
   NoSubscriptionExisted: 0x11,
   UnspecifiedError: 0x80,
   MalformedPacket: 0x81,
@@ -20,19 +23,27 @@ export const Reason = {
   NotAuthorized: 0x87,
   ServerUnavailable: 0x88,
   ServerBusy: 0x89,
+  Banned: 0x8a,
   ServerShuttingDown: 0x8b,
   BadAuthenticationMethod: 0x8c,
   KeepAliveTimeout: 0x8d,
   SessionTakenOver: 0x8e,
   TopicFilterInvalid: 0x8f,
   TopicNameInvalid: 0x90,
+  PacketIdentifierInUse: 0x91,
   PacketIdentifierNotFound: 0x92,
+  ReceiveMaximumExceeded: 0x93,
   TopicAliasInvalid: 0x94,
   PacketTooLarge: 0x95,
   QuotaExceeded: 0x97,
+  AdministrativeAction: 0x98,
+  PayloadFormatInvalid: 0x99,
   RetainNotSupported: 0x9a,
+  QosNotSupported: 0x9b,
+  UseAnotherServer: 0x9c,
   SharedSubscriptionsNotSupported: 0x9e,
   SubscriptionIdentifiersNotSupported: 0xa1,
+  WildcardSubscriptionsNotSupported: 0xa2,
 } as const;
 
 /** One MQTT 5 reason code value. */

@@ -1,53 +1,89 @@
+import type { Server } from 'node:net';
 import type { ServiceHandle, ServiceStarter } from '@protomesh/runtime';
 import { displayAddress, listen, ServiceMetrics, serveAdmin } from '@protomesh/telemetry';
-import { createMqttEdge } from './app.js';
+import { createMqttEdge, type MqttEdgeOverrides } from './app.js';
+import { loadMqttAuth } from './auth.js';
 
 /**
  * Starts mqtt-edge: builds it, listens for MQTT on `config.mqtt.host:port` (setting
- * `MQTT_PORT`) and serves `/healthz`, `/readyz`, `/metrics` on `config.mqtt.adminPort`
- * (`MQTT_ADMIN_PORT`). Ready while the backbone is connected and the listener is open.
+ * `MQTT_PORT`), for MQTT over TLS on `MQTT_TLS_PORT` when a certificate is configured, for
+ * MQTT over WebSocket on `MQTT_WS_PORT` when enabled, and serves `/healthz`, `/readyz`,
+ * `/metrics` on `config.mqtt.adminPort` (`MQTT_ADMIN_PORT`). Ready while the backbone is
+ * connected and the listeners are open. `close()` is the graceful shutdown of DESIGN.md:
+ * stop accepting, MQTT 5 DISCONNECT 0x8B, sessions kept for another replica.
  */
-export const startMqttEdge: ServiceStarter = async (deps): Promise<ServiceHandle> => {
+export const startMqttEdge: ServiceStarter = (deps) => mqttEdgeStarter()(deps);
+
+/** A starter with broker limits beyond the configuration (tests use short timers). */
+export function mqttEdgeStarter(overrides: MqttEdgeOverrides = {}): ServiceStarter {
+  return (deps) => start(deps, overrides);
+}
+
+async function start(deps: Parameters<ServiceStarter>[0], overrides: MqttEdgeOverrides): Promise<ServiceHandle> {
   const { config, backbone, logger } = deps;
   const ownMetrics = deps.metrics === undefined;
   const metrics = deps.metrics ?? new ServiceMetrics('mqtt-edge');
-  const { broker, server } = createMqttEdge({ ...deps, metrics });
+  const edge = createMqttEdge({ ...deps, metrics }, overrides, await loadMqttAuth(config));
+  const { broker, server } = edge;
   metrics.instruments.backboneConnected.addCallback((result) => result.observe(backbone.isReady() ? 1 : 0));
 
-  const port = await listen(server, { host: config.mqtt.host, port: config.mqtt.port, setting: 'MQTT_PORT' });
-  // After listening, accept errors (e.g. EMFILE) must not crash the process.
-  server.on('error', (error) => logger.error({ err: error }, 'mqtt listener error'));
+  const host = config.mqtt.host;
+  const listeners: Server[] = [];
+  const endpoints: Record<string, string> = {};
+  const ports: Record<string, number> = {};
   let closing = false;
-  let admin: Awaited<ReturnType<typeof serveAdmin>>;
+  let admin: Awaited<ReturnType<typeof serveAdmin>> | undefined;
+  const closeListeners = () =>
+    Promise.all(
+      listeners.map(
+        (listener) =>
+          new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())),
+      ),
+    );
   try {
+    const open = async (name: string, listener: Server, port: number, setting: string, scheme: string) => {
+      listeners.push(listener);
+      const bound = await listen(listener, { host, port, setting });
+      // After listening, accept errors (e.g. EMFILE) must not crash the process.
+      listener.on('error', (error) => logger.error({ err: error, listener: name }, 'mqtt listener error'));
+      ports[name] = bound;
+      endpoints[name] = `${scheme}://${displayAddress(host, bound)}${name === 'ws' ? config.mqtt.ws.path : ''}`;
+    };
+    await open('mqtt', server, config.mqtt.port, 'MQTT_PORT', 'mqtt');
+    if (edge.tlsServer) await open('mqtts', edge.tlsServer, config.mqtt.tls.port, 'MQTT_TLS_PORT', 'mqtts');
+    if (edge.wsServer) await open('ws', edge.wsServer.server, config.mqtt.ws.port, 'MQTT_WS_PORT', 'ws');
     admin = await serveAdmin({
       metrics,
-      isReady: () => !closing && server.listening && backbone.isReady(),
+      isReady: () => !closing && listeners.every((l) => l.listening) && backbone.isReady(),
       host: config.adminHost,
       port: config.mqtt.adminPort,
       setting: 'MQTT_ADMIN_PORT',
     });
   } catch (error) {
-    server.close();
+    edge.wsServer?.close();
+    await closeListeners();
     await broker.close(0);
     throw error;
   }
+  endpoints.admin = admin.url;
+  ports.admin = admin.port;
 
   let closed: Promise<void> | undefined;
   return {
     name: 'mqtt-edge',
-    endpoints: { mqtt: `mqtt://${displayAddress(config.mqtt.host, port)}`, admin: admin.url },
-    ports: { mqtt: port, admin: admin.port },
+    endpoints,
+    ports,
     close: () => {
       closed ??= (async () => {
         closing = true;
-        const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const listenersClosed = closeListeners();
         await broker.close(config.shutdownGrace);
-        await listenerClosed;
+        edge.wsServer?.close();
+        await listenersClosed;
         await admin.close();
         if (ownMetrics) await metrics.shutdown();
       })();
       return closed;
     },
   };
-};
+}

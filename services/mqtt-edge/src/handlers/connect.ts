@@ -1,23 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { isValidTopicName } from '@protomesh/topic-map';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import type { Connection, ProtocolLevel, WillMessage } from '../connection.js';
-import { TopicNameInvalidError } from '../errors.js';
+import type { Connection, ProtocolLevel } from '../connection.js';
+import { NotAuthorizedError, TopicNameInvalidError } from '../errors.js';
+import { isValidUtf8 } from '../properties.js';
 import { Reason } from '../reason-codes.js';
+import { SESSION_NEVER_EXPIRES } from '../session/record.js';
+import type { WillMessage } from '../will.js';
 
 /** Receive Maximum when the client sends none (MQTT 5 §3.1.2.11.3). */
 const DEFAULT_RECEIVE_MAXIMUM = 65_535;
 
 /**
- * CONNECT: checks the protocol name, authentication policy, client identifier and Will,
- * grants a keep alive, then accepts (CONNACK 0x00, session present 0) or refuses with a
- * CONNACK reason code and closes. Sessions are not kept yet: Clean Session 0 and a Session
- * Expiry Interval are accepted, but nothing outlives the connection.
+ * CONNECT: checks the protocol name, client identifier and Will, grants a keep alive and a
+ * session expiry, authenticates (password file, JWT as password, anonymous when allowed) and
+ * checks the Will topic against the ACL, then claims the session (it may be resumed from any
+ * replica) and accepts (CONNACK 0x00 with Session Present) or refuses with a CONNACK reason
+ * code (0x86 bad credentials, 0x87 not authorized, …) and closes.
  */
 export function handleConnect(connection: Connection, packet: IConnectPacket): void {
   const version = (packet.protocolVersion ?? 4) as ProtocolLevel;
   const v5 = version === 5;
   const settings = connection.context.settings;
+  const properties = v5 ? packet.properties : undefined;
 
   // [MQTT-3.1.2-1]: the protocol name must match the level (MQIsdp for 3.1, MQTT after).
   const expectedName = version === 3 ? 'MQIsdp' : 'MQTT';
@@ -29,14 +34,8 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     );
     return;
   }
-  if (v5 && packet.properties?.authenticationMethod !== undefined) {
+  if (properties?.authenticationMethod !== undefined) {
     connection.refuse(version, Reason.BadAuthenticationMethod, 'enhanced authentication is not supported');
-    return;
-  }
-  if (!settings.allowAnonymous) {
-    // Credentials cannot be checked yet (authentication comes later): refuse everyone rather
-    // than let any user name in.
-    connection.refuse(version, Reason.NotAuthorized, 'anonymous access is disabled (MQTT_ALLOW_ANONYMOUS)');
     return;
   }
 
@@ -48,7 +47,7 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
       connection.refuse(version, Reason.ClientIdentifierNotValid, 'empty client identifier without clean session');
       return;
     }
-    // [MQTT-3.1.3-6]: assign a unique identifier; MQTT 5 returns it in CONNACK.
+    // [MQTT-3.1.3-6] [MQTT-3.2.2-16]: assign a unique identifier; MQTT 5 returns it in CONNACK.
     clientId = `pm-${randomUUID()}`;
     if (v5) assigned = clientId;
   }
@@ -66,25 +65,30 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
       }
       return;
     }
-    if (v5 && packet.will.retain) {
-      // MQTT 5 §3.2.2.3.5: retained messages are not available yet (Retain Available 0).
-      connection.refuse(version, Reason.RetainNotSupported, 'will retain is not supported');
+    if (packet.will.topic.startsWith('$')) {
+      connection.refuse(version, Reason.NotAuthorized, `will topic ${JSON.stringify(packet.will.topic)} is reserved`);
       return;
     }
-    const payload = packet.will.payload;
+    const payload = typeof packet.will.payload === 'string' ? Buffer.from(packet.will.payload) : packet.will.payload;
+    const willProperties = v5 ? packet.will.properties : undefined;
+    if (willProperties?.payloadFormatIndicator && !isValidUtf8(payload)) {
+      // [MQTT-3.1.3-?] MQTT 5 §3.1.3.2.3: a UTF-8 Will payload that is not UTF-8.
+      connection.refuse(version, Reason.PayloadFormatInvalid, 'will payload is not valid UTF-8');
+      return;
+    }
     will = {
       topic: packet.will.topic,
-      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      payload,
       qos: packet.will.qos ?? 0,
       retain: packet.will.retain ?? false,
-      // Will Delay Interval is not honoured yet: the Will is published when the connection ends.
-      properties: packet.will.properties && {
-        payloadFormatIndicator: packet.will.properties.payloadFormatIndicator,
-        messageExpiryInterval: packet.will.properties.messageExpiryInterval,
-        contentType: packet.will.properties.contentType,
-        responseTopic: packet.will.properties.responseTopic,
-        correlationData: packet.will.properties.correlationData,
-        userProperties: packet.will.properties.userProperties,
+      delay: willProperties?.willDelayInterval ?? 0,
+      properties: willProperties && {
+        payloadFormatIndicator: willProperties.payloadFormatIndicator,
+        messageExpiryInterval: willProperties.messageExpiryInterval,
+        contentType: willProperties.contentType,
+        responseTopic: willProperties.responseTopic,
+        correlationData: willProperties.correlationData,
+        userProperties: willProperties.userProperties,
       },
     };
   }
@@ -98,30 +102,57 @@ export function handleConnect(connection: Connection, packet: IConnectPacket): v
     serverKeepAlive = keepalive;
   }
 
+  // Session Expiry Interval (MQTT 5 §3.1.2.11.2), capped by MQTT_MAX_SESSION_EXPIRY; a 3.1.1
+  // clean-session-0 session lasts as long as the cap allows.
+  const cap = settings.maxSessionExpiry;
+  const requested = v5 ? (properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : SESSION_NEVER_EXPIRES;
+  const sessionExpiry = Math.min(requested, cap);
+
   let connackProperties: IConnackPacket['properties'];
   if (v5) {
     connackProperties = {
-      // Maximum QoS is omitted: QoS 2 is accepted inbound (outbound is capped at the granted 1).
-      retainAvailable: false,
+      retainAvailable: true,
       wildcardSubscriptionAvailable: true,
-      sharedSubscriptionAvailable: false,
-      subscriptionIdentifiersAvailable: false,
-      topicAliasMaximum: 0,
+      sharedSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      topicAliasMaximum: settings.topicAliasMaximum,
       maximumPacketSize: settings.maxPacketSize,
+      ...(settings.receiveMaximum < 65_535 && { receiveMaximum: settings.receiveMaximum }),
       ...(serverKeepAlive !== undefined && { serverKeepAlive }),
       ...(assigned !== undefined && { assignedClientIdentifier: assigned }),
-      // Nothing is kept after the connection yet, so say so when the client asked for more.
-      ...(packet.properties?.sessionExpiryInterval ? { sessionExpiryInterval: 0 } : {}),
+      // [MQTT-3.2.2-?] MQTT 5 §3.2.2.3.2: tell the client when its expiry was capped.
+      ...(sessionExpiry !== requested && { sessionExpiryInterval: sessionExpiry }),
     };
   }
 
-  connection.accept({
+  const accepted = {
     version,
     clientId,
     keepalive,
     will,
-    receiveMaximum: (v5 && packet.properties?.receiveMaximum) || DEFAULT_RECEIVE_MAXIMUM,
-    maximumPacketSize: v5 ? packet.properties?.maximumPacketSize : undefined,
+    receiveMaximum: properties?.receiveMaximum || DEFAULT_RECEIVE_MAXIMUM,
+    maximumPacketSize: properties?.maximumPacketSize,
+    topicAliasMaximum: properties?.topicAliasMaximum ?? 0,
+    // [MQTT-3.1.2-28] [MQTT-3.1.2-29]: reason strings only when the client wants them (default 1).
+    problemInformation: properties?.requestProblemInformation !== false,
+    sessionExpiry,
+    cleanStart: packet.clean !== false,
     connackProperties,
+    ...(packet.username !== undefined && { username: packet.username }),
+  };
+  const { auth, openSession } = connection.context;
+  const password = typeof packet.password === 'string' ? Buffer.from(packet.password) : packet.password;
+  const decide = auth.authenticate({ clientId, username: packet.username, password }).then((identity) => {
+    connection.identity = identity;
+    if (will && !auth.authorizer.canPublish(identity, will.topic)) {
+      throw new NotAuthorizedError('publish a Will Message to', will.topic);
+    }
+    return openSession(connection, {
+      clientId,
+      proto: version,
+      expiry: sessionExpiry,
+      cleanStart: accepted.cleanStart,
+    });
   });
+  connection.beginConnect(accepted, decide);
 }

@@ -1,5 +1,7 @@
 import type { IPubcompPacket } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 
-/** PUBCOMP: this broker sends no QoS 2 deliveries yet, so there is nothing to complete. */
-export function handlePubcomp(_connection: Connection, _packet: IPubcompPacket): void {}
+/** PUBCOMP: the outbound QoS 2 exchange is complete; the identifier is free again. */
+export function handlePubcomp(connection: Connection, packet: IPubcompPacket): void {
+  connection.outbound.onPubcomp(packet.messageId!, connection.persistent);
+}

@@ -3,14 +3,12 @@ import type { Connection } from '../connection.js';
 import { Reason } from '../reason-codes.js';
 
 /**
- * PUBREC: this broker sends no QoS 2 deliveries yet, so no identifier can match. Answer as a
- * QoS 2 sender would so the client's state ends: PUBREL, with MQTT 5 reason 0x92 (packet
- * identifier not found).
+ * PUBREC for an outbound QoS 2 delivery: the client has the message; PUBREL follows (for a
+ * persistent session once that is stored). An identifier not in flight is answered with
+ * PUBREL, MQTT 5 reason 0x92 (packet identifier not found), so the client's state ends.
  */
 export function handlePubrec(connection: Connection, packet: IPubrecPacket): void {
-  connection.send(
-    connection.version === 5
-      ? { cmd: 'pubrel', messageId: packet.messageId!, reasonCode: Reason.PacketIdentifierNotFound }
-      : { cmd: 'pubrel', messageId: packet.messageId! },
-  );
+  const id = packet.messageId!;
+  if (connection.outbound.onPubrec(id, connection.version === 5 ? packet.reasonCode : undefined)) return;
+  connection.send(connection.ack('pubrel', id, Reason.PacketIdentifierNotFound));
 }

@@ -1,7 +1,8 @@
-import { type Backbone, createEmbeddedBackbone, meshLayout, provisionMesh } from '@protomesh/backbone';
+import { type Backbone, createEmbeddedBackbone, type MeshLayout, meshLayout, provisionMesh } from '@protomesh/backbone';
 import { ServiceMetrics, silentLogger } from '@protomesh/telemetry';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { createMqttBroker, type MqttBroker, type MqttBrokerOptions } from '../../src/index.js';
+import { RetainedStore } from '../../src/retained.js';
 import { duplexPair } from './duplex-pair.js';
 import { TestClient } from './mqtt-test-client.js';
 
@@ -11,6 +12,9 @@ export interface Harness {
   readonly backbone: Backbone;
   readonly metrics: ServiceMetrics;
   readonly prefix: string;
+  readonly layout: MeshLayout;
+  /** Direct access to the retained store (what another tier would write). */
+  readonly retained: RetainedStore;
   /** Opens a connection without sending anything. */
   open(version?: 3 | 4 | 5): TestClient;
   /** Opens a connection, sends CONNECT and reads the CONNACK. */
@@ -25,6 +29,7 @@ export interface ConnectOptions {
   readonly clean?: boolean;
   readonly keepalive?: number;
   readonly username?: string;
+  readonly password?: Buffer;
   readonly properties?: IConnectPacket['properties'];
   readonly will?: IConnectPacket['will'];
 }
@@ -37,7 +42,8 @@ export async function startHarness(
 ): Promise<Harness> {
   const prefix = `t${process.pid}x${++counter}`;
   const backbone = options.backbone ?? createEmbeddedBackbone();
-  await provisionMesh(backbone, meshLayout(prefix));
+  const layout = meshLayout(prefix);
+  await provisionMesh(backbone, layout);
   const metrics = new ServiceMetrics('mqtt-edge');
   const broker = createMqttBroker({
     logger: silentLogger(),
@@ -47,6 +53,9 @@ export async function startHarness(
     connectTimeoutMs: 2_000,
     maxKeepalive: 0,
     allowAnonymous: true,
+    takeoverWaitMs: 500,
+    sweepIntervalMs: 200,
+    consumerAckWaitMs: 1_000,
     ...options,
     backbone,
   });
@@ -63,6 +72,8 @@ export async function startHarness(
     backbone,
     metrics,
     prefix,
+    layout,
+    retained: new RetainedStore(backbone, layout),
     open,
     async connect(connect: ConnectOptions = {}) {
       const version = connect.version ?? 4;
@@ -75,6 +86,7 @@ export async function startHarness(
         clean: connect.clean ?? true,
         keepalive: connect.keepalive ?? 0,
         ...(connect.username !== undefined && { username: connect.username }),
+        ...(connect.password !== undefined && { password: connect.password }),
         ...(connect.properties && { properties: connect.properties }),
         ...(connect.will && { will: connect.will }),
       });

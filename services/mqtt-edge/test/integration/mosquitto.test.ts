@@ -6,6 +6,9 @@ import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMqttEdge } from '../../src/index.js';
 
+/** With NATS_URL set, anonymous access is off unless enabled. */
+const ANONYMOUS = { MQTT_ALLOW_ANONYMOUS: 'true' };
+
 const run = promisify(execFile);
 const MOSQUITTO_PUB = '/usr/bin/mosquitto_pub';
 const MOSQUITTO_SUB = '/usr/bin/mosquitto_sub';
@@ -19,7 +22,7 @@ beforeAll(async () => {
   nats = await startNatsServer();
   running = await startInProcess(
     { name: 'mqtt-edge', start: startMqttEdge },
-    { prefix: uniqueName(), natsUrl: nats.url },
+    { prefix: uniqueName(), natsUrl: nats.url, env: ANONYMOUS },
   );
   port = running.services[0]!.ports.mqtt!;
 });

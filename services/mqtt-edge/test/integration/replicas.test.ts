@@ -4,6 +4,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMqttEdge } from '../../src/index.js';
 
+/** With NATS_URL set, anonymous access is off unless enabled. */
+const ANONYMOUS = { MQTT_ALLOW_ANONYMOUS: 'true' };
+
 let nats: NatsServerHandle;
 const cleanups: Array<() => Promise<unknown>> = [];
 
@@ -18,7 +21,10 @@ afterEach(async () => {
 });
 
 async function replica(prefix: string): Promise<RunningMesh> {
-  const running = await startInProcess({ name: 'mqtt-edge', start: startMqttEdge }, { prefix, natsUrl: nats.url });
+  const running = await startInProcess(
+    { name: 'mqtt-edge', start: startMqttEdge },
+    { prefix, natsUrl: nats.url, env: ANONYMOUS },
+  );
   cleanups.push(() => running.stop());
   return running;
 }

@@ -46,6 +46,17 @@ describe('bad input closes only the offending connection', () => {
     );
   });
 
+  it('answers CONNECT first when a malformed packet follows it in the same segment (CONNACK, then DISCONNECT 0x81)', async () => {
+    const h = await start();
+    const client = h.open(5);
+    // CONNECT 'MQTT' level 5, clean start, client id 'bad', then a packet of reserved type 0.
+    client.write([0x10, 16, 0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 0x02, 0, 60, 0, 0, 3, 0x62, 0x61, 0x64, 0x00, 0x00]);
+    expect(await client.waitClosed()).toEqual([
+      expect.objectContaining({ cmd: 'connack', reasonCode: 0 }),
+      expect.objectContaining({ cmd: 'disconnect', reasonCode: Reason.MalformedPacket }),
+    ]);
+  });
+
   it('[MQTT-2.2.2-2] closes on reserved header flags', async () => {
     const h = await start();
     const { client } = await h.connect({ version: 4 });
@@ -119,18 +130,30 @@ describe('bad input closes only the offending connection', () => {
     expect(await client.waitClosed()).toEqual([]);
   });
 
-  it('closes an MQTT 5 client that sends a Subscription Identifier (0xA1)', async () => {
+  it('[MQTT-3.3.4-6] closes an MQTT 5 client that sends a Subscription Identifier in PUBLISH (0x82)', async () => {
+    const h = await start();
+    const { client } = await h.connect({ version: 5 });
+    client.send({
+      cmd: 'publish',
+      topic: 'x',
+      payload: 'y',
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: { subscriptionIdentifier: 4 },
+    });
+    expect(await client.waitClosed()).toEqual([expect.objectContaining({ reasonCode: Reason.ProtocolError })]);
+  });
+
+  it('[MQTT-3.8.3-4] closes an MQTT 5 client that asks for No Local on a shared subscription (0x82)', async () => {
     const h = await start();
     const { client } = await h.connect({ version: 5 });
     client.send({
       cmd: 'subscribe',
       messageId: 1,
-      properties: { subscriptionIdentifier: 4 },
-      subscriptions: [{ topic: 'x', qos: 0, nl: false, rap: false, rh: 0 }],
+      subscriptions: [{ topic: '$share/g/x', qos: 0, nl: true, rap: false, rh: 0 }],
     });
-    expect(await client.waitClosed()).toEqual([
-      expect.objectContaining({ reasonCode: Reason.SubscriptionIdentifiersNotSupported }),
-    ]);
+    expect(await client.waitClosed()).toEqual([expect.objectContaining({ reasonCode: Reason.ProtocolError })]);
   });
 });
 

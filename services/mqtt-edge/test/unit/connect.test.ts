@@ -33,14 +33,16 @@ describe('CONNECT / CONNACK', () => {
     expect(connack.reasonCode).toBe(Reason.Success);
     expect(connack.sessionPresent).toBe(false);
     expect(connack.properties).toMatchObject({
-      retainAvailable: false,
+      retainAvailable: true,
       wildcardSubscriptionAvailable: true,
-      sharedSubscriptionAvailable: false,
-      subscriptionIdentifiersAvailable: false,
-      topicAliasMaximum: 0,
+      sharedSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      topicAliasMaximum: 64,
       maximumPacketSize: 65_536,
     });
-    // QoS 2 is accepted inbound, so Maximum QoS is omitted.
+    // The default Receive Maximum (65,535) is not sent.
+    expect(connack.properties?.receiveMaximum).toBeUndefined();
+    // QoS 2 is supported in both directions, so Maximum QoS is omitted.
     expect(connack.properties?.maximumQoS).toBeUndefined();
     expect(connack.properties?.assignedClientIdentifier).toBeUndefined();
   });
@@ -72,8 +74,8 @@ describe('CONNECT / CONNACK', () => {
     expect(connack.returnCode).toBe(ConnectReturn.Accepted);
   });
 
-  it('says in CONNACK that no session is kept when an MQTT 5 client asks for a session expiry', async () => {
-    const h = await start();
+  it('[MQTT-3.2.2-?] caps a Session Expiry Interval above MQTT_MAX_SESSION_EXPIRY and says so in CONNACK', async () => {
+    const h = await start({ maxSessionExpiry: 600 });
     const { connack } = await h.connect({
       version: 5,
       clientId: 'keeper',
@@ -82,7 +84,9 @@ describe('CONNECT / CONNACK', () => {
     });
     expect(connack.reasonCode).toBe(Reason.Success);
     expect(connack.sessionPresent).toBe(false);
-    expect(connack.properties?.sessionExpiryInterval).toBe(0);
+    expect(connack.properties?.sessionExpiryInterval).toBe(600);
+    const within = await h.connect({ version: 5, clientId: 'short', properties: { sessionExpiryInterval: 60 } });
+    expect(within.connack.properties?.sessionExpiryInterval).toBeUndefined();
   });
 
   it('caps the keep alive of an MQTT 5 client with Server Keep Alive', async () => {
