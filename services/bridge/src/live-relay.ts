@@ -1,81 +1,156 @@
 /**
  * QoS 0: at most once, like the publish that produced it. One queue-group subscription per
  * source tier on every class-0 subject, so each message reaches exactly one bridge replica,
- * which republishes it on every matching route. One subscription per tier rather than one
- * per route: NATS picks one member per queue group among all matching subscriptions, so two
+ * which applies every matching route once. One subscription per tier rather than one per
+ * route: NATS picks one member per queue group among all matching subscriptions, so two
  * overlapping route subscriptions in one group would each see only part of the traffic.
  * `$` topics live on the `$0` class token, which the `#` subjects do not match, so they are
- * never bridged [MQTT-4.7.2-1].
+ * never bridged [MQTT-4.7.2-1]. The route set is swapped in place on reload: no message
+ * between two route sets is lost or seen by both.
  */
 import type { BackboneMessage, Subscription } from '@protomesh/backbone';
-import { filterToSubjects, subjectToTopic, TIERS, type Tier, topicToSubject } from '@protomesh/topic-map';
-import { bridgedHeaders, verdict } from './forward.js';
+import { filterToSubjects, subjectToTopic, TIERS, type Tier } from '@protomesh/topic-map';
+import { carry, publishDeadLetter } from './carry.js';
+import { planCrossing } from './crossing.js';
+import { TokenBucket } from './rate-limit.js';
 import type { RelayContext } from './relay-context.js';
-import { type CompiledRoute, routeMatches, targetTopic } from './routes.js';
+import type { CompiledRoute } from './routes.js';
 
 /** The QoS 0 relay of every route on this replica. */
 export class LiveRelay {
-  readonly #routes: readonly CompiledRoute[];
   readonly #ctx: RelayContext;
-  #subscriptions: Subscription[] = [];
+  #routes: ReadonlyMap<Tier, readonly CompiledRoute[]> = new Map();
+  readonly #subscriptions = new Map<Tier, Subscription[]>();
+  /** Rate limits by route id; kept across reloads while the limit is unchanged. */
+  #buckets = new Map<string, { bucket: TokenBucket; key: string }>();
+  #replicas = 1;
+  #started = false;
 
-  constructor(routes: readonly CompiledRoute[], context: RelayContext) {
-    this.#routes = routes;
+  constructor(context: RelayContext) {
     this.#ctx = context;
   }
 
-  /** Joins the queue group on every source tier that has a route. */
-  start(): void {
-    const { backbone, layout } = this.#ctx;
-    for (const tier of TIERS) {
-      const routes = this.#routes.filter((route) => route.from.tier === tier);
-      if (routes.length === 0) continue;
-      for (const subject of filterToSubjects({ prefix: layout.prefix, tier }, '#', { classes: ['0'] })) {
-        this.#subscriptions.push(
-          backbone.subscribe(subject, (message) => this.#relay(tier, routes, message), {
-            queue: `${layout.prefix}.bridge`,
-          }),
+  /** Installs `routes` (the enabled ones), joining or leaving each tier's queue group as needed. */
+  setRoutes(routes: readonly CompiledRoute[]): void {
+    const byTier = new Map<Tier, CompiledRoute[]>();
+    const buckets = new Map<string, { bucket: TokenBucket; key: string }>();
+    for (const route of routes) {
+      if (!route.enabled) continue;
+      const list = byTier.get(route.from.tier) ?? [];
+      list.push(route);
+      byTier.set(route.from.tier, list);
+      if (route.rateLimit) {
+        const key = JSON.stringify(route.rateLimit);
+        const kept = this.#buckets.get(route.id);
+        buckets.set(
+          route.id,
+          kept?.key === key ? kept : { bucket: new TokenBucket(route.rateLimit.perSecond, route.rateLimit.burst), key },
         );
+      }
+    }
+    this.#routes = byTier;
+    this.#buckets = buckets;
+    this.setShare(this.#replicas);
+    if (this.#started) this.#subscribe();
+  }
+
+  /** This replica's part of each route's rate limit: queue groups spread messages evenly, so `1/replicas`. */
+  setShare(replicas: number): void {
+    this.#replicas = Math.max(1, replicas);
+    for (const tier of this.#routes.values()) {
+      for (const route of tier) {
+        const rate = route.rateLimit;
+        const entry = this.#buckets.get(route.id);
+        if (rate && entry) {
+          entry.bucket.configure(rate.perSecond / this.#replicas, Math.max(1, Math.floor(rate.burst / this.#replicas)));
+        }
       }
     }
   }
 
-  /** Unsubscribes: messages published from now on go to the other replicas of the queue group. */
-  stop(): void {
-    for (const subscription of this.#subscriptions) subscription.unsubscribe();
-    this.#subscriptions = [];
+  /** Joins the queue group on every source tier that has a route. */
+  start(): void {
+    this.#started = true;
+    this.#subscribe();
   }
 
-  #relay(tier: Tier, routes: readonly CompiledRoute[], message: BackboneMessage): void {
-    const { backbone, layout, metrics } = this.#ctx;
+  /** Unsubscribes: messages published from now on go to the other replicas of the queue group. */
+  stop(): void {
+    this.#started = false;
+    for (const subscriptions of this.#subscriptions.values()) for (const s of subscriptions) s.unsubscribe();
+    this.#subscriptions.clear();
+  }
+
+  #subscribe(): void {
+    const { backbone, layout } = this.#ctx;
+    for (const tier of TIERS) {
+      const wanted = (this.#routes.get(tier)?.length ?? 0) > 0;
+      const current = this.#subscriptions.get(tier);
+      if (wanted && !current) {
+        const subjects = filterToSubjects({ prefix: layout.prefix, tier }, '#', { classes: ['0'] });
+        this.#subscriptions.set(
+          tier,
+          subjects.map((subject) =>
+            backbone.subscribe(subject, (message) => this.#relay(tier, message), { queue: `${layout.prefix}.bridge` }),
+          ),
+        );
+      } else if (!wanted && current) {
+        for (const s of current) s.unsubscribe();
+        this.#subscriptions.delete(tier);
+      }
+    }
+  }
+
+  #relay(tier: Tier, message: BackboneMessage): void {
+    const { backbone, layout, metrics, retained, logger } = this.#ctx;
+    const routes = this.#routes.get(tier);
+    if (!routes) return;
     metrics.received(tier, '0', message.payload.byteLength);
     const source = subjectToTopic(layout.prefix, message.subject);
     if (source?.cls !== '0') {
       for (const route of routes) metrics.outcome(route.id, 'invalid');
       return;
     }
-    const v = verdict(message.headers, this.#ctx.now());
+    const input = { tier, cls: '0' as const, topic: source.topic, payload: message.payload, headers: message.headers };
+    const ctx = {
+      prefix: layout.prefix,
+      retainedPrefix: layout.retainedPrefix,
+      maxHops: this.#ctx.maxHops,
+      now: this.#ctx.now(),
+    };
     for (const route of routes) {
-      if (!routeMatches(route, source.topic)) continue;
-      if (v !== 'bridge') {
-        metrics.outcome(route.id, v);
-        continue;
+      const plan = planCrossing(route, input, ctx);
+      switch (plan.kind) {
+        case 'no_match':
+          continue;
+        case 'skip':
+          metrics.outcome(route.id, plan.reason);
+          continue;
+        case 'dead_letter':
+          publishDeadLetter(backbone, layout.prefix, route, input, plan.error);
+          metrics.outcome(route.id, 'dead_lettered');
+          continue;
+        case 'cross': {
+          const bucket = this.#buckets.get(route.id)?.bucket;
+          if (bucket && !bucket.take()) {
+            metrics.outcome(route.id, 'rate_limited'); // QoS 0 is at most once: over the rate it is dropped
+            continue;
+          }
+          const sent = carry(backbone, layout, retained, plan, undefined);
+          const cls = plan.qos === 0 ? '0' : '1';
+          sent.then(
+            () => {
+              metrics.outcome(route.id, 'bridged');
+              metrics.sent(plan.tier, cls, plan.payload.byteLength);
+            },
+            (error: unknown) => {
+              // The backbone is closing or the target refused it: QoS 0 is at most once.
+              metrics.outcome(route.id, 'failed', true);
+              logger.debug({ err: error, route: route.id }, 'bridge QoS 0 crossing failed');
+            },
+          );
+        }
       }
-      let subject: string;
-      try {
-        subject = topicToSubject({ prefix: layout.prefix, tier: route.to.tier }, targetTopic(route, source.topic), '0');
-      } catch {
-        metrics.outcome(route.id, 'invalid');
-        continue;
-      }
-      try {
-        backbone.publish(subject, message.payload, bridgedHeaders(message.headers, route.id));
-      } catch {
-        metrics.outcome(route.id, 'failed'); // the backbone is closing or disconnected: QoS 0 is at most once
-        continue;
-      }
-      metrics.outcome(route.id, 'bridged');
-      metrics.sent(route.to.tier, '0', message.payload.byteLength);
     }
   }
 }

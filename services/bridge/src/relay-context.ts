@@ -1,5 +1,6 @@
 import type { Backbone, MeshLayout } from '@protomesh/backbone';
 import type { Logger } from '@protomesh/telemetry';
+import type { RetainedWriter } from './carry.js';
 import type { BridgeMetrics } from './metrics.js';
 
 /** What both relays (QoS 0 and QoS 1) work with. */
@@ -8,6 +9,9 @@ export interface RelayContext {
   readonly layout: MeshLayout;
   readonly metrics: BridgeMetrics;
   readonly logger: Logger;
+  readonly retained: RetainedWriter;
+  /** Most bridge crossings per message (`BRIDGE_MAX_HOPS`). */
+  readonly maxHops: number;
   /** Epoch milliseconds (message expiry). */
   readonly now: () => number;
 }

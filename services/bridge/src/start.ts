@@ -1,10 +1,12 @@
 import type { ServiceHandle, ServiceStarter } from '@protomesh/runtime';
 import { type AdminHandle, ServiceMetrics, serveAdmin } from '@protomesh/telemetry';
+import { bridgeAdminRoutes } from './admin.js';
 import { createBridge } from './app.js';
 
 /**
  * Starts a bridge replica: the admin server on `config.bridge.adminPort`
- * (`BRIDGE_ADMIN_PORT`), then the QoS 0 subscriptions and the QoS 1 consumers.
+ * (`BRIDGE_ADMIN_PORT`, with `GET /routes` and `POST /routes/test`), then the routes
+ * (`BRIDGE_ROUTES`), the QoS 0 subscriptions and this replica's share of the QoS 1 partitions.
  */
 export const startBridge: ServiceStarter = async (deps): Promise<ServiceHandle> => {
   const { config } = deps;
@@ -16,6 +18,7 @@ export const startBridge: ServiceStarter = async (deps): Promise<ServiceHandle> 
     host: config.adminHost,
     port: config.bridge.adminPort,
     setting: 'BRIDGE_ADMIN_PORT',
+    extraRoutes: bridgeAdminRoutes(bridge, { partitions: config.bridge.partitions, maxHops: config.bridge.maxHops }),
   });
   let closing: Promise<void> | undefined;
   const close = () => {

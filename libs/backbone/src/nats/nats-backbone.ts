@@ -113,6 +113,9 @@ export async function connectNats(options: NatsBackboneOptions): Promise<Backbon
       maxReconnectAttempts: -1,
       waitOnFirstConnect: false,
       reconnectTimeWait: RECONNECT_WAIT_MS,
+      // Capturing a stack trace per request costs about a quarter of the CPU of a JetStream
+      // append in profiles of the bridge; errors still carry their own stacks.
+      noAsyncTraces: true,
     });
   } catch (cause) {
     throw new BackboneConnectError(Array.isArray(servers) ? servers.join(',') : servers, { cause });

@@ -43,7 +43,11 @@ afterEach(async () => {
 });
 
 async function startBridge(options: BridgeOptions = {}, on: ServiceDeps = deps): Promise<Bridge> {
-  const bridge = createBridge(on, { lease: { renewMs: 100, retryMs: 50, ttlMs: 1_000 }, ...options });
+  const bridge = createBridge(on, {
+    timings: { tickMs: 50, ttlMs: 1_000, cursorFlushMs: 20 },
+    restartDelayMs: 50,
+    ...options,
+  });
   bridges.push(bridge);
   await bridge.start();
   return bridge;
@@ -84,8 +88,21 @@ async function outcomes(bridge: Bridge, route: string, outcome: string): Promise
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
-async function ackPending(tier: Tier, durable: string): Promise<number | undefined> {
-  return (await backbone.consumerState(layout.streams[tier].name, durable))?.ackPending;
+/** The lowest stored position (cursor) over the partitions of `slug`; 0 when one has none yet. */
+async function position(slug: string): Promise<number> {
+  const kv = await backbone.kv({ bucket: `${layout.streams.mqtt.name.replace(/_MQTT$/, '')}_BRIDGE` });
+  let lowest = Number.POSITIVE_INFINITY;
+  for (let p = 0; p < deps.config.bridge.partitions; p++) {
+    const entry = await kv.get(`cursor.${slug}.${p}`);
+    lowest = Math.min(lowest, entry ? (JSON.parse(str(entry.value)) as { seq: number }).seq : 0);
+  }
+  return lowest;
+}
+
+/** Waits until every partition of `slug` stored a position past the end of `tier`'s stream. */
+async function allPassed(tier: Tier, slug: string): Promise<void> {
+  const last = (await backbone.streamState(layout.streams[tier].name))!.lastSeq;
+  await waitFor(async () => (await position(slug)) > last, `${slug} positions past seq ${last}`);
 }
 
 /** Appends a marker after the messages under test and waits until it crossed: everything before it was handled. */
@@ -141,7 +158,7 @@ describe('bridge, identity routes', () => {
         route: `${from}->${to}`,
         hops: 1,
       });
-      await waitFor(async () => (await ackPending(from, `bridge-${from}-to-${to}`)) === 0, 'the source ack');
+      await allPassed(from, `${from}-to-${to}`);
     });
   }
 
@@ -179,8 +196,8 @@ describe('bridge, identity routes', () => {
     await crossMarker('mqtt', 'ws');
     expect((await storedIn('ws')).map((m) => str(m.payload))).toEqual(['q1', 'marker']);
     expect((await storedIn('mqtt')).map((m) => str(m.payload))).toEqual(['q1', 'q1', 'marker']);
-    await waitFor(async () => (await ackPending('mqtt', 'bridge-mqtt-to-ws')) === 0, 'the skipped message acked');
-    expect(await ackPending('ws', 'bridge-ws-to-mqtt')).toBe(0);
+    await allPassed('mqtt', 'mqtt-to-ws');
+    await allPassed('ws', 'ws-to-mqtt');
     expect(await outcomes(bridge, 'mqtt->ws', 'skipped_loop')).toBe(2);
   });
 
@@ -195,14 +212,20 @@ describe('bridge, identity routes', () => {
     await backbone.append(subject('mqtt', 'e', '1'), text('late'), { headers: expired });
     await crossMarker('mqtt', 'ws');
     expect((await storedIn('ws')).map((m) => str(m.payload))).toEqual(['marker']);
-    await waitFor(async () => (await ackPending('mqtt', 'bridge-mqtt-to-ws')) === 0, 'the expired message acked');
+    await allPassed('mqtt', 'mqtt-to-ws');
     expect(await outcomes(bridge, 'mqtt->ws', 'expired')).toBe(2);
   });
 
   it('two bridge instances: every QoS 0 and QoS 1 message crosses exactly once', async () => {
     const a = await startBridge();
     const b = await startBridge();
-    expect([...a.activeRoutes(), ...b.activeRoutes()].sort()).toEqual(['mqtt->ws', 'ws->mqtt']);
+    await waitFor(
+      () => a.heldPartitions()['mqtt->ws']!.length === 6 && b.heldPartitions()['mqtt->ws']!.length === 6,
+      'the partitions split 6/6',
+    );
+    expect([...a.heldPartitions()['ws->mqtt']!, ...b.heldPartitions()['ws->mqtt']!].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 12 }, (_, i) => i),
+    );
     const got = collect('ws', '0');
     for (let i = 0; i < 50; i++) backbone.publish(subject('mqtt', `t/${i % 5}`, '0'), text(String(i)));
     for (let i = 0; i < 50; i++) await backbone.append(subject('mqtt', `t/${i % 5}`, '1'), text(String(i)));
@@ -212,43 +235,59 @@ describe('bridge, identity routes', () => {
     // Queue groups split QoS 0 between the replicas: each message once, order across replicas not kept.
     const once = got.map((m) => str(m.payload)).filter((p) => p !== 'done');
     expect(once.map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    const stored = (await storedIn('ws')).map((m) => str(m.payload));
-    expect(stored).toEqual([...Array.from({ length: 50 }, (_, i) => String(i)), 'marker']);
+    // QoS 1: each once, and in order per topic (topics are spread over partitions, so not across topics).
+    const stored = (await storedIn('ws')).map((m) => str(m.payload)).filter((p) => p !== 'marker');
+    expect(stored.map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    for (let t = 0; t < 5; t++) {
+      const perTopic = stored.map(Number).filter((v) => v % 5 === t);
+      expect(perTopic).toEqual(Array.from({ length: 10 }, (_, k) => k * 5 + t));
+    }
   });
 
-  it('a standby takes over the consumer when the owner closes, with no loss and no duplicate', async () => {
+  it('partitions move between replicas as they come and go, under traffic: no loss, no duplicate, order per topic', async () => {
     const a = await startBridge();
+    expect(a.heldPartitions()['mqtt->ws']).toHaveLength(12);
+    const topics = 8;
+    let n = 0;
+    const send = async (count: number) => {
+      for (let i = 0; i < count; i++, n++) {
+        await backbone.append(subject('mqtt', `k/${n % topics}`, '1'), text(String(n)));
+      }
+    };
+    await send(40);
     const b = await startBridge();
-    expect(a.activeRoutes()).toEqual(['mqtt->ws', 'ws->mqtt']);
-    expect(b.activeRoutes()).toEqual([]);
-    for (let i = 0; i < 20; i++) await backbone.append(subject('mqtt', 'k', '1'), text(String(i)));
+    await send(40);
+    await waitFor(() => b.heldPartitions()['mqtt->ws']!.length === 6, 'the new replica to take its share');
+    await send(40);
     const closing = a.close();
-    for (let i = 20; i < 40; i++) await backbone.append(subject('mqtt', 'k', '1'), text(String(i)));
+    await send(40);
     await closing;
-    await waitFor(() => b.activeRoutes().length === 2, 'the standby to take over');
+    await waitFor(() => b.heldPartitions()['mqtt->ws']!.length === 12, 'the survivor to take every partition');
+    await send(40);
     await crossMarker('mqtt', 'ws');
-    const stored = (await storedIn('ws')).map((m) => str(m.payload));
-    expect(stored).toEqual([...Array.from({ length: 40 }, (_, i) => String(i)), 'marker']);
+    const stored = (await storedIn('ws')).map((m) => str(m.payload)).filter((p) => p !== 'marker');
+    expect([...stored].map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (let t = 0; t < topics; t++) {
+      const perTopic = stored.map(Number).filter((v) => v % topics === t);
+      expect(perTopic, `topic k/${t}`).toEqual([...perTopic].sort((x, y) => x - y));
+    }
   });
 
-  it('taking over from an owner that died mid-flight replays from the ack floor at once, without duplicates', async () => {
+  it('a replica taking over from one that died mid-flight resumes at the stored position, without duplicates', async () => {
     const stream = layout.streams.mqtt.name;
-    // A "dead owner": it received five messages, stored the first two in the target, acked none.
-    const dead = await backbone.consume(
-      { stream, durable: 'bridge-mqtt-to-ws', filterSubject: `${layout.prefix}.mqtt.1.>`, deliver: { kind: 'new' } },
-      () => {},
-    );
+    // A "dead owner": the route started at seq 1, five messages came, it stored the first two
+    // in the target and died before writing any position.
+    const kv = await backbone.kv({ bucket: `${stream.replace(/_MQTT$/, '')}_BRIDGE` });
+    await kv.create('start.mqtt-to-ws', text(JSON.stringify({ seq: 1 })));
     const seqs: number[] = [];
     for (let i = 0; i < 5; i++) seqs.push((await backbone.append(subject('mqtt', 'd', '1'), text(String(i)))).seq);
-    await waitFor(async () => (await ackPending('mqtt', 'bridge-mqtt-to-ws')) === 5, 'five unacked deliveries');
-    await dead.stop();
     for (const i of [0, 1]) {
       await backbone.append(subject('ws', 'd', '1'), text(String(i)), { msgId: `${stream}:${seqs[i]}:mqtt->ws` });
     }
-    await startBridge({ ackWaitMs: 60_000 });
+    await startBridge();
     await crossMarker('mqtt', 'ws');
     expect((await storedIn('ws')).map((m) => str(m.payload))).toEqual(['0', '1', '2', '3', '4', 'marker']);
-    await waitFor(async () => (await ackPending('mqtt', 'bridge-mqtt-to-ws')) === 0, 'every message acked');
+    await allPassed('mqtt', 'mqtt-to-ws');
   });
 
   /** The shared backbone, with `append` to the ws tier failing while `fail(subject, payload)` says so. */
@@ -267,40 +306,83 @@ describe('bridge, identity routes', () => {
     });
   }
 
-  it('while the target rejects appends nothing is acked; once it recovers every message crosses once, in order', async () => {
+  it('while the target rejects appends no position moves; once it recovers every message crosses once, in order', async () => {
     let down = true;
     let rejected = 0;
     const bridge = await startBridge({}, { ...deps, backbone: flakyBackbone(() => down && ++rejected > 0) });
     for (let i = 0; i < 10; i++) await backbone.append(subject('mqtt', 'f', '1'), text(String(i)));
     await waitFor(() => rejected >= 3, 'a few rejected appends (and restarts)');
     expect(await storedIn('ws')).toHaveLength(0);
-    expect((await backbone.consumerState(layout.streams.mqtt.name, 'bridge-mqtt-to-ws'))?.ackFloor).toBe(0);
+    expect(await position('mqtt-to-ws')).toBeLessThanOrEqual(1);
     down = false;
     await crossMarker('mqtt', 'ws');
     expect((await storedIn('ws')).map((m) => str(m.payload))).toEqual([
       ...Array.from({ length: 10 }, (_, i) => String(i)),
       'marker',
     ]);
-    expect(bridge.activeRoutes()).toContain('mqtt->ws');
+    expect(bridge.heldPartitions()['mqtt->ws']).toHaveLength(12);
     expect(await outcomes(bridge, 'mqtt->ws', 'failed')).toBeGreaterThanOrEqual(3);
   });
 
-  it('one failed append in the middle of a pipeline is retried from the ack floor: no loss, no duplicate', async () => {
+  it('one failed append in the middle of a pipeline is retried from the stored position: no loss, no duplicate', async () => {
     let failures = 1;
     await startBridge({}, { ...deps, backbone: flakyBackbone((_, payload) => payload === '3' && failures-- > 0) });
     for (let i = 0; i < 10; i++) await backbone.append(subject('mqtt', 'f', '1'), text(String(i)));
     await waitFor(async () => (await storedIn('ws')).length === 10, 'ten stored messages');
-    await waitFor(async () => (await ackPending('mqtt', 'bridge-mqtt-to-ws')) === 0, 'every source message acked');
+    await allPassed('mqtt', 'mqtt-to-ws');
     const stored = (await storedIn('ws')).map((m) => Number(str(m.payload)));
     // Messages after the failed one were already stored when it failed; the retry comes after them.
     expect([...stored].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(failures).toBe(-1);
   });
 
+  it('a partition given back while its appends are slow and its messages keep coming loses nothing', async () => {
+    // Target appends take 20 ms: the release waits for them while newer messages of the
+    // same partitions arrive, which the new owner must carry.
+    const slow = new Proxy(backbone, {
+      get(target, key) {
+        if (key === 'append') {
+          return async (s: string, payload: Uint8Array, options?: object) => {
+            if (s.startsWith(`${layout.prefix}.ws.`)) await new Promise((resolve) => setTimeout(resolve, 20));
+            return target.append(s, payload, options);
+          };
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    await startBridge({}, { ...deps, backbone: slow });
+    const topics = 12;
+    let n = 0;
+    let running = true;
+    const sending = (async () => {
+      while (running || n < 200) {
+        await backbone.append(subject('mqtt', `r/${n % topics}`, '1'), text(String(n)));
+        n++;
+        if (n % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    await waitFor(() => n >= 50, '50 sent');
+    const b = await startBridge({}, { ...deps, backbone: slow });
+    await waitFor(() => b.heldPartitions()['mqtt->ws']!.length === 6, 'the hand-over');
+    running = false;
+    await sending;
+    await crossMarker('mqtt', 'ws');
+    const stored = (await storedIn('ws')).map((m) => str(m.payload)).filter((p) => p !== 'marker');
+    expect([...stored].map(Number).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (let t = 0; t < topics; t++) {
+      const perTopic = stored.map(Number).filter((v) => v % topics === t);
+      expect(perTopic, `topic r/${t}`).toEqual([...perTopic].sort((x, y) => x - y));
+    }
+  });
+
   it('close() deletes the leases and stops relaying', async () => {
     const bridge = await startBridge();
     const leases = await backbone.kv(layout.buckets.leases);
-    expect((await leases.keys()).sort()).toEqual(['bridge.mqtt-to-ws', 'bridge.ws-to-mqtt']);
+    const keys = await leases.keys();
+    expect(keys.filter((k) => k.startsWith('bridge.mqtt-to-ws.'))).toHaveLength(12);
+    expect(keys.filter((k) => k.startsWith('bridge.ws-to-mqtt.'))).toHaveLength(12);
+    expect(keys.filter((k) => k.startsWith('bridge-replica.'))).toHaveLength(1);
     await bridge.close();
     expect(bridge.isReady()).toBe(false);
     expect(await leases.keys()).toEqual([]);

@@ -14,9 +14,10 @@ describe('startBridge', () => {
       const ready = await fetch(`${service!.endpoints.admin}/readyz`);
       expect(ready.status).toBe(200);
       const metrics = await (await fetch(`${service!.endpoints.admin}/metrics`)).text();
-      expect(metrics).toMatch(/protomesh_bridge_lease_held\{route="mqtt->ws"\} 1/);
+      expect(metrics).toMatch(/protomesh_bridge_partitions_held\{route="mqtt->ws"\} 12/);
       const leases = await backbone.kv(mesh.layout.buckets.leases);
-      expect(await leases.keys()).toHaveLength(2);
+      // 12 partitions of each identity route, and the replica's heartbeat.
+      expect(await leases.keys()).toHaveLength(25);
       await mesh.stop();
       expect(await leases.keys()).toEqual([]);
     } finally {
