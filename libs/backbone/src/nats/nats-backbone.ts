@@ -5,6 +5,7 @@
  */
 import {
   AckPolicy,
+  type ConsumerConfig,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -394,63 +395,16 @@ class NatsBackbone implements Backbone {
   async readStream(stream: string, options: ReadStreamOptions): Promise<StoredMessage[]> {
     this.#assertOpen('readStream');
     assertReadStreamOptions(stream, options);
-    // A throwaway consumer (no acks, memory state) from `fromSeq`, read up to `maxMessages` or
-    // until it reports nothing pending (the end of the stream when it was created).
-    const name = ephemeralName();
-    let info: Awaited<ReturnType<JetStreamManager['consumers']['add']>>;
-    try {
-      info = await this.#jsm.consumers.add(stream, {
-        name,
-        ack_policy: AckPolicy.None,
+    return this.#scan(
+      stream,
+      'readStream',
+      {
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: options.fromSeq,
         ...(options.filter === undefined ? {} : { filter_subject: options.filter }),
-        inactive_threshold: nanos(SCAN_INACTIVE_THRESHOLD_MS),
-        mem_storage: true,
-        num_replicas: 1,
-      });
-    } catch (err) {
-      const code = apiCode(err);
-      if (code === ApiCode.StreamNotFound) throw new StreamNotFoundError(stream, { cause: err });
-      if (code === ApiCode.ConsumerFilterNotSubset) return [];
-      throw requestFailed(`readStream ${stream}`, err);
-    }
-    const out: StoredMessage[] = [];
-    try {
-      let wanted = Math.min(info.num_pending, options.maxMessages);
-      const consumer = this.#js.consumers.getConsumerFromInfo(info);
-      while (wanted > 0) {
-        const batch = await consumer.fetch({
-          max_messages: Math.min(wanted, SCAN_BATCH),
-          expires: SCAN_FETCH_EXPIRES_MS,
-        });
-        let got = 0;
-        for await (const m of batch) {
-          got++;
-          out.push({
-            stream,
-            seq: m.info.streamSequence,
-            subject: m.subject,
-            payload: m.data,
-            headers: fromNatsHeaders(m.headers),
-            time: Number(m.timestampNanos / 1_000_000n),
-          });
-          wanted = Math.min(m.info.pending, options.maxMessages - out.length);
-          if (wanted === 0) break;
-        }
-        // Messages removed while reading: ask the server what is left rather than wait forever.
-        if (got === 0)
-          wanted = Math.min(
-            (await this.#jsm.consumers.info(stream, name)).num_pending,
-            options.maxMessages - out.length,
-          );
-      }
-      return out;
-    } catch (err) {
-      throw requestFailed(`readStream ${stream}`, err);
-    } finally {
-      await this.#jsm.consumers.delete(stream, name).catch(() => false);
-    }
+      },
+      options.maxMessages,
+    );
   }
 
   async consume(spec: ConsumerSpec, handler: ConsumerHandler): Promise<ConsumerHandle> {
@@ -509,16 +463,33 @@ class NatsBackbone implements Backbone {
     this.#assertOpen('lastPerSubject');
     assertName('stream', stream);
     assertSubjectPattern(filter);
-    // A throwaway consumer (no acks, memory state) positioned at the last message of each
-    // subject; read until it reports nothing pending. One filter subject, as 2.9 requires.
+    // Positioned at the last message of each subject; one filter subject, as 2.9 requires.
+    return this.#scan(
+      stream,
+      'lastPerSubject',
+      { deliver_policy: DeliverPolicy.LastPerSubject, filter_subject: filter },
+      Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /**
+   * Reads stored messages through a throwaway consumer (no acks, memory state) placed by
+   * `position`, up to `limit` or until it reports nothing pending (the end of the stream when
+   * it was created). A filter that matches none of the stream's subjects reads nothing.
+   */
+  async #scan(
+    stream: string,
+    operation: string,
+    position: Pick<ConsumerConfig, 'deliver_policy' | 'opt_start_seq' | 'filter_subject'>,
+    limit: number,
+  ): Promise<StoredMessage[]> {
     const name = ephemeralName();
     let info: Awaited<ReturnType<JetStreamManager['consumers']['add']>>;
     try {
       info = await this.#jsm.consumers.add(stream, {
         name,
         ack_policy: AckPolicy.None,
-        deliver_policy: DeliverPolicy.LastPerSubject,
-        filter_subject: filter,
+        ...position,
         inactive_threshold: nanos(SCAN_INACTIVE_THRESHOLD_MS),
         mem_storage: true,
         num_replicas: 1,
@@ -526,18 +497,16 @@ class NatsBackbone implements Backbone {
     } catch (err) {
       const code = apiCode(err);
       if (code === ApiCode.StreamNotFound) throw new StreamNotFoundError(stream, { cause: err });
-      // The filter matches none of the stream's subjects: nothing can be stored under it.
       if (code === ApiCode.ConsumerFilterNotSubset) return [];
-      throw requestFailed(`lastPerSubject ${stream}`, err);
+      throw requestFailed(`${operation} ${stream}`, err);
     }
     const out: StoredMessage[] = [];
     try {
-      let pending = info.num_pending;
-      if (pending === 0) return out;
+      let wanted = Math.min(info.num_pending, limit);
       const consumer = this.#js.consumers.getConsumerFromInfo(info);
-      while (pending > 0) {
+      while (wanted > 0) {
         const batch = await consumer.fetch({
-          max_messages: Math.min(pending, SCAN_BATCH),
+          max_messages: Math.min(wanted, SCAN_BATCH),
           expires: SCAN_FETCH_EXPIRES_MS,
         });
         let got = 0;
@@ -551,15 +520,16 @@ class NatsBackbone implements Backbone {
             headers: fromNatsHeaders(m.headers),
             time: Number(m.timestampNanos / 1_000_000n),
           });
-          pending = m.info.pending;
-          if (pending === 0) break;
+          wanted = Math.min(m.info.pending, limit - out.length);
+          if (wanted === 0) break;
         }
-        // Messages purged while scanning: ask the server what is left rather than wait forever.
-        if (got === 0) pending = (await this.#jsm.consumers.info(stream, name)).num_pending;
+        // Messages removed while reading: ask the server what is left rather than wait forever.
+        if (got === 0)
+          wanted = Math.min((await this.#jsm.consumers.info(stream, name)).num_pending, limit - out.length);
       }
       return out;
     } catch (err) {
-      throw requestFailed(`lastPerSubject ${stream}`, err);
+      throw requestFailed(`${operation} ${stream}`, err);
     } finally {
       await this.#jsm.consumers.delete(stream, name).catch(() => false);
     }
