@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServiceDeps } from '@protomesh/runtime';
-import { ServiceMetrics } from '@protomesh/telemetry';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { disabledTracing, ServiceMetrics } from '@protomesh/telemetry';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginCallback } from 'fastify';
 import { WebSocketServer } from 'ws';
 import type { Access, Authenticator } from './access.js';
 import { wsAuthSetup } from './auth.js';
@@ -10,6 +10,7 @@ import { registerDemoPage } from './demo-page.js';
 import { WsEdgeCore } from './edge.js';
 import { ForbiddenError } from './errors.js';
 import { loadApiKeys, registerPublishApi } from './http-api.js';
+import { httpTracingPlugin } from './http-tracing.js';
 import { SUBPROTOCOL } from './protocol.js';
 import { WsTelemetry } from './telemetry.js';
 
@@ -49,12 +50,15 @@ declare module 'fastify' {
  * Builds ws-edge from its dependencies and returns it un-listened: a Fastify instance that
  * serves the demo page, the SDK modules and `POST /api/v1/publish`, and upgrades requests
  * on `config.ws.path` to protocol v1 WebSockets. `close()` is graceful: in-flight QoS 1
- * publishes are acknowledged, then every client gets 1012 (service restart).
+ * publishes are acknowledged, then every client gets 1012 (service restart). With
+ * `deps.tracing` enabled, HTTP requests, publishes and deliveries are traced
+ * (docs/telemetry.md "ws-edge"); routes exist once the app is ready.
  */
 export function createWsEdge(deps: ServiceDeps, options: WsEdgeOptions = {}): FastifyInstance {
   const { config, backbone, layout } = deps;
   const logger = deps.logger;
   const metrics = deps.metrics ?? new ServiceMetrics('ws-edge');
+  const tracing = deps.tracing ?? disabledTracing('ws-edge');
   const ws = config.ws;
   const telemetry = new WsTelemetry(metrics);
   const auth = wsAuthSetup(config);
@@ -66,6 +70,7 @@ export function createWsEdge(deps: ServiceDeps, options: WsEdgeOptions = {}): Fa
     retainedStream: layout.streams.retained.name,
     retainedPrefix: layout.retainedPrefix,
     telemetry,
+    tracing,
     logger,
     authenticator,
     heartbeat: { pingIntervalMs: ws.pingInterval, idleTimeoutMs: ws.idleTimeout },
@@ -91,6 +96,7 @@ export function createWsEdge(deps: ServiceDeps, options: WsEdgeOptions = {}): Fa
   const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' }, { level: 'warn' });
   const app = Fastify({ loggerInstance: httpLogger });
   app.decorate('wsEdge', core);
+  if (tracing.enabled) void app.register(httpTracingPlugin(tracing));
 
   // `ws` directly on the HTTP server's upgrade event (not through the router): nothing of
   // the HTTP request is kept per connection, which keeps an idle connection small.
@@ -145,14 +151,22 @@ export function createWsEdge(deps: ServiceDeps, options: WsEdgeOptions = {}): Fa
     wss.close();
   });
 
-  registerPublishApi(app, {
-    publisher: core.publisher,
-    telemetry,
-    keys: loadApiKeys(ws.apiKeys, ws.apiKeysFile),
-    bodyLimit: Math.max(1024 * 1024, ws.maxFrameSize * 4),
-    isClosing: () => core.closing,
-  });
-  if (ws.demoPage) registerDemoPage(app, { wsPath: ws.path, logger });
+  const keys = loadApiKeys(ws.apiKeys, ws.apiKeysFile);
+  // Declared in a plugin so they come after the tracing plugin (plugins load in order, and it
+  // instruments routes as they are declared); skip-override keeps them on the root instance.
+  const routes: FastifyPluginCallback = (instance, _options, done) => {
+    registerPublishApi(instance, {
+      publisher: core.publisher,
+      telemetry,
+      tracing,
+      keys,
+      bodyLimit: Math.max(1024 * 1024, ws.maxFrameSize * 4),
+      isClosing: () => core.closing,
+    });
+    if (ws.demoPage) registerDemoPage(instance, { wsPath: ws.path, logger });
+    done();
+  };
+  void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   return app;
 }
 

@@ -12,6 +12,7 @@ import {
   type Identity,
   type JwtVerifier,
   parseAcl,
+  TokenExpiredError,
 } from '@protomesh/auth';
 import type { MeshConfig } from '@protomesh/config';
 import { messageOf } from '@protomesh/errors';
@@ -44,6 +45,17 @@ export class JwtAuthenticator implements Authenticator {
     };
     return authorizedAccess(this.#authorizer, identity, principal, verified.expiresAt);
   }
+}
+
+/**
+ * The `reason` of `protomesh_auth_failures_total` for a refused token: `expired` when the
+ * verifier said so (anywhere in the `cause` chain), else `bad_credentials`.
+ */
+export function tokenFailureReason(error: unknown): 'expired' | 'bad_credentials' {
+  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 8; at = at.cause, depth += 1) {
+    if (TokenExpiredError.is(at)) return 'expired';
+  }
+  return 'bad_credentials';
 }
 
 function authorizedAccess(

@@ -1,10 +1,11 @@
 import type { Backbone, DeliveredMessage, StoredMessage } from '@protomesh/backbone';
-import { decodeMeta } from '@protomesh/envelope';
+import { decodeMeta, type MessageMeta } from '@protomesh/envelope';
 import { type MeshError, messageOf } from '@protomesh/errors';
-import type { Logger } from '@protomesh/telemetry';
+import { injectTraceHeaders, type Logger, startDeliverSpan, type Tracing } from '@protomesh/telemetry';
 import { filterToSubjects, type SubjectSpace, subjectToTopic } from '@protomesh/topic-map';
 import type { WebSocket } from 'ws';
 import type { Access, Authenticator } from './access.js';
+import { tokenFailureReason } from './auth.js';
 import { CLOSE, type CloseCode, closeReason } from './close-codes.js';
 import type { DeliveryHub } from './delivery.js';
 import {
@@ -30,6 +31,7 @@ import {
   type AckRequest,
   type ClientRequest,
   type ConnectRequest,
+  type Delivery,
   errorFrame,
   okFrame,
   type ParseResult,
@@ -46,7 +48,7 @@ import type { Publisher } from './publisher.js';
 import { TokenBucket } from './rate-limit.js';
 import { readHistory } from './recovery.js';
 import { type SubscriptionOwner, WsSubscription } from './subscription.js';
-import type { WsTelemetry } from './telemetry.js';
+import type { AuthFailureReason, WsTelemetry } from './telemetry.js';
 
 /** Per-connection bounds. */
 export interface ConnectionLimits {
@@ -84,6 +86,8 @@ export interface ConnectionHost {
   readonly hub: DeliveryHub;
   readonly publisher: Publisher;
   readonly telemetry: WsTelemetry;
+  /** Deliveries to this connection alone (history, retained, acked) get their own deliver span. */
+  readonly tracing: Tracing;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   /** Verifies tokens; undefined when no authentication is configured. */
@@ -158,7 +162,7 @@ export class WsConnection implements SubscriptionOwner {
     else {
       this.#authPending = true;
       this.#expiry = setTimeout(() => {
-        if (this.#authPending) this.#unauthorized('no connect frame with a token in time');
+        if (this.#authPending) this.#unauthorized('no connect frame with a token in time', 'missing_credentials');
       }, host.limits.authTimeoutMs);
     }
   }
@@ -253,7 +257,8 @@ export class WsConnection implements SubscriptionOwner {
       this.#frames += 1;
       if (!parsed.ok) {
         this.#reject(parsed.error, parsed.id);
-        if (this.#authPending) this.#unauthorized('the first frame must be connect with a token');
+        if (this.#authPending)
+          this.#unauthorized('the first frame must be connect with a token', 'missing_credentials');
         return;
       }
       if (this.#held !== undefined) {
@@ -309,12 +314,12 @@ export class WsConnection implements SubscriptionOwner {
   #connectFirst(request: ClientRequest): void {
     if (request.op !== 'connect' || request.token === undefined) {
       this.#reject(new UnauthorizedError('the first frame must be connect with a token'), request.id);
-      this.#unauthorized('the first frame must be connect with a token');
+      this.#unauthorized('the first frame must be connect with a token', 'missing_credentials');
       return;
     }
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) {
-      this.#unauthorized('no authentication is configured');
+      this.#unauthorized('no authentication is configured', 'bad_credentials');
       return;
     }
     this.#verify(request.token, (access) => {
@@ -345,7 +350,7 @@ export class WsConnection implements SubscriptionOwner {
       },
       (error: unknown) => {
         this.#held = undefined;
-        this.#unauthorized(messageOf(error));
+        this.#unauthorized(messageOf(error), tokenFailureReason(error));
       },
     );
   }
@@ -389,13 +394,17 @@ export class WsConnection implements SubscriptionOwner {
         if (this.#closeSent) return;
         const current = this.#access;
         if (current?.principal !== undefined && access.principal !== current.principal) {
+          this.#host.telemetry.authFailure('bad_credentials');
           this.#reject(new UnauthorizedError('a refreshed token must have the same subject'), request.id);
           return;
         }
         this.#authorize(access);
         if (request.id !== undefined) this.#send(okFrame(request.id, { expiresAt: access.expiresAt }));
       },
-      (error: unknown) => this.#reject(new UnauthorizedError(messageOf(error)), request.id),
+      (error: unknown) => {
+        this.#host.telemetry.authFailure(tokenFailureReason(error));
+        this.#reject(new UnauthorizedError(messageOf(error)), request.id);
+      },
     );
   }
 
@@ -418,10 +427,12 @@ export class WsConnection implements SubscriptionOwner {
       this.#authorize(this.#access!);
       return;
     }
-    this.#unauthorized('token expired');
+    this.#unauthorized('token expired', 'expired');
   }
 
-  #unauthorized(reason: string): void {
+  /** Closes with 4401: no usable credentials (`failure`: the auth failure metric's reason). */
+  #unauthorized(reason: string, failure: AuthFailureReason): void {
+    this.#host.telemetry.authFailure(failure);
     const error = new UnauthorizedError(reason);
     this.#host.telemetry.requestRejected(error.code);
     this.close(CLOSE.unauthorized, `${error.code}: ${error.message}`);
@@ -434,6 +445,7 @@ export class WsConnection implements SubscriptionOwner {
     const subjects = this.#subjectsOf(filter, id);
     if (!subjects) return;
     if (!this.#access!.canSubscribe(filter)) {
+      this.#host.telemetry.authFailure('acl_denied');
       this.#reject(new ForbiddenError('subscribe to', filter), id);
       return;
     }
@@ -548,16 +560,21 @@ export class WsConnection implements SubscriptionOwner {
     const route = subjectToTopic(prefix, message.subject);
     if (!route) return;
     const meta = decodeMeta(message.headers);
-    new FrameSet({
-      sub: sub.filter,
-      topic: route.topic,
-      qos: retained ? (meta.qos === 0 ? 0 : 1) : 1,
-      payload: message.payload,
-      contentType: meta.contentType,
-      seq: retained ? undefined : message.seq,
-      retain: retained,
-      origin: meta.originTier,
-    }).writeTo(this);
+    // No latency sample: a replay of history or of the retained store is not a live delivery.
+    this.#writeDelivery(
+      sub,
+      {
+        sub: sub.filter,
+        topic: route.topic,
+        qos: retained ? (meta.qos === 0 ? 0 : 1) : 1,
+        payload: message.payload,
+        contentType: meta.contentType,
+        seq: retained ? undefined : message.seq,
+        retain: retained,
+        origin: meta.originTier,
+      },
+      meta,
+    );
   }
 
   /** A message from an acked subscription's consumer: kept until the client acks it. */
@@ -573,17 +590,51 @@ export class WsConnection implements SubscriptionOwner {
       return;
     }
     const meta = decodeMeta(message.headers);
-    new FrameSet({
-      sub: sub.filter,
-      topic: route.topic,
-      qos: 1,
-      payload: message.payload,
-      contentType: meta.contentType,
-      seq: message.seq,
-      origin: meta.originTier,
-      ack: true,
-      redelivered: message.deliveryCount > 1 ? message.deliveryCount : undefined,
-    }).writeTo(this);
+    const redelivered = message.deliveryCount > 1 ? message.deliveryCount : undefined;
+    if (redelivered !== undefined) this.#host.telemetry.redelivered();
+    const written = this.#writeDelivery(
+      sub,
+      {
+        sub: sub.filter,
+        topic: route.topic,
+        qos: 1,
+        payload: message.payload,
+        contentType: meta.contentType,
+        seq: message.seq,
+        origin: meta.originTier,
+        ack: true,
+        redelivered,
+      },
+      meta,
+    );
+    if (written) this.#host.telemetry.deliveryLatency(meta.publishedAt, meta.originTier, 1);
+  }
+
+  /**
+   * Writes one delivery meant for this connection alone. Tracing off: the frame carries the
+   * message's own trace context, if any. On: a deliver span (one recipient) parented on it,
+   * whose context the frame carries instead.
+   */
+  #writeDelivery(sub: WsSubscription, delivery: Delivery, meta: MessageMeta): boolean {
+    const tracing = this.#host.tracing;
+    if (!tracing.enabled) {
+      return new FrameSet({ ...delivery, traceparent: meta.traceparent, tracestate: meta.tracestate }).writeTo(this);
+    }
+    const span = startDeliverSpan(tracing, {
+      system: 'websocket',
+      destination: delivery.topic,
+      template: sub.filter,
+      qos: delivery.qos,
+      tier: 'ws',
+      recipients: 1,
+      clientId: this.#client ?? this.id,
+      messageId: delivery.seq,
+      parent: meta,
+    });
+    const { traceparent, tracestate } = injectTraceHeaders(span);
+    const written = new FrameSet({ ...delivery, traceparent, tracestate }).writeTo(this);
+    span.end();
+    return written;
   }
 
   #ack(request: AckRequest): void {
@@ -672,6 +723,7 @@ export class WsConnection implements SubscriptionOwner {
     }
     const access = this.#access!;
     if (!access.canPublish(topic)) {
+      this.#host.telemetry.authFailure('acl_denied');
       this.#reject(new ForbiddenError('publish to', topic), id);
       return;
     }
@@ -692,6 +744,8 @@ export class WsConnection implements SubscriptionOwner {
         payloadFormat: request.payloadFormat,
         originClient: this.#client ?? this.id,
         dedupId,
+        // The request carries the client's validated traceparent/tracestate (if any).
+        trace: request,
       })
       .then(
         (outcome) => {

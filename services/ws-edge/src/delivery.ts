@@ -17,11 +17,11 @@ import {
   LocalFanout,
   StreamNotFoundError,
 } from '@protomesh/backbone';
-import { decodeMeta } from '@protomesh/envelope';
-import type { Logger } from '@protomesh/telemetry';
+import { decodeMeta, type MessageMeta } from '@protomesh/envelope';
+import { injectTraceHeaders, type Logger, startDeliverSpan, type Tracing } from '@protomesh/telemetry';
 import { SubjectIndex, type SubjectSpace, subjectToTopic } from '@protomesh/topic-map';
 import { FrameSet } from './frames.js';
-import { utf8Text, type WsQos } from './protocol.js';
+import { type Delivery, utf8Text, type WsQos } from './protocol.js';
 import type { WsSubscription } from './subscription.js';
 import type { WsTelemetry } from './telemetry.js';
 
@@ -38,6 +38,8 @@ export class FilterGroup {
   /** Class-1 subjects (the tier stream). */
   readonly storedSubjects: readonly string[];
   readonly members = new Set<WsSubscription>();
+  /** Members with client acks: their class-1 messages come from their own consumers, not from here. */
+  acked = 0;
 
   constructor(filter: string, liveSubjects: readonly string[], storedSubjects: readonly string[]) {
     this.filter = filter;
@@ -141,6 +143,7 @@ export interface DeliveryHubOptions {
   readonly backbone: Backbone;
   readonly streamName: string;
   readonly telemetry: WsTelemetry;
+  readonly tracing: Tracing;
   readonly logger: Logger;
 }
 
@@ -149,12 +152,14 @@ export class DeliveryHub {
   readonly live: LiveStream;
   readonly #space: SubjectSpace;
   readonly #telemetry: WsTelemetry;
+  readonly #tracing: Tracing;
   readonly #groups = new Map<string, FilterGroup>();
   readonly #fanout: LocalFanout<FilterGroup>;
 
   constructor(options: DeliveryHubOptions) {
     this.#space = options.space;
     this.#telemetry = options.telemetry;
+    this.#tracing = options.tracing;
     this.#fanout = new LocalFanout(options.backbone, (message, groups) => this.#dispatch(message, groups, 0));
     this.live = new LiveStream(options.backbone, options.streamName, options.logger, (message, groups) =>
       this.#dispatch(message, groups, 1),
@@ -175,42 +180,89 @@ export class DeliveryHub {
       for (const subject of liveSubjects) this.#fanout.add(subject, group);
       this.live.add(group);
     }
-    group.members.add(subscription);
+    if (!group.members.has(subscription)) {
+      group.members.add(subscription);
+      if (subscription.acked) group.acked += 1;
+    }
   }
 
   /** `subscription` stops receiving; the group's subscriptions go with its last member. */
   leave(subscription: WsSubscription): void {
     const group = this.#groups.get(subscription.filter);
-    if (!group?.members.delete(subscription) || group.members.size > 0) return;
+    if (!group?.members.delete(subscription)) return;
+    if (subscription.acked) group.acked -= 1;
+    if (group.members.size > 0) return;
     this.#groups.delete(group.filter);
     for (const subject of group.liveSubjects) this.#fanout.remove(subject, group);
     this.live.remove(group);
   }
 
-  /** One message to every member of every matching group: one {@link FrameSet} per group. */
+  /**
+   * One message to every member of every matching group: one {@link FrameSet} per group.
+   * Telemetry per message and group, never per client: one latency sample per message, and
+   * with tracing on one deliver span per group whose context the group's frame carries.
+   */
   #dispatch(message: BackboneMessage & { readonly seq?: number }, groups: Iterable<FilterGroup>, qos: WsQos): void {
     const route = subjectToTopic(this.#space.prefix, message.subject);
     if (!route || route.tier !== this.#space.tier) return;
     const meta = decodeMeta(message.headers);
     const text = utf8Text(message.payload);
     const seq = qos === 1 ? message.seq : undefined;
+    const traced = this.#tracing.enabled;
     let sent = 0;
     for (const group of groups) {
-      const frames = new FrameSet(
-        {
-          sub: group.filter,
-          topic: route.topic,
-          qos,
-          payload: message.payload,
-          contentType: meta.contentType,
-          seq,
-          origin: meta.originTier,
-        },
-        text,
-      );
-      for (const member of group.members) if (member.deliverLive(frames)) sent += 1;
+      // Class 1 to a group of acked subscriptions only: each gets it from its own consumer.
+      const recipients = qos === 1 ? group.members.size - group.acked : group.members.size;
+      if (recipients === 0) continue;
+      const delivery: Delivery = {
+        sub: group.filter,
+        topic: route.topic,
+        qos,
+        payload: message.payload,
+        contentType: meta.contentType,
+        seq,
+        origin: meta.originTier,
+        // Tracing off: the message's own trace context passes through unchanged.
+        traceparent: meta.traceparent,
+        tracestate: meta.tracestate,
+      };
+      if (traced) sent += this.#deliverTraced(group, recipients, delivery, text, meta);
+      else {
+        const frames = new FrameSet(delivery, text);
+        for (const member of group.members) if (member.deliverLive(frames)) sent += 1;
+      }
     }
-    if (sent > 0) this.#telemetry.delivered(qos, sent, message.payload.byteLength);
+    if (sent > 0) {
+      this.#telemetry.delivered(qos, sent, message.payload.byteLength);
+      this.#telemetry.deliveryLatency(meta.publishedAt, meta.originTier, qos);
+    }
+  }
+
+  /** One group's delivery inside a CONSUMER span `deliver <filter>`, child of the message's context; returns the frames written. */
+  #deliverTraced(
+    group: FilterGroup,
+    recipients: number,
+    delivery: Delivery,
+    text: string | undefined,
+    meta: MessageMeta,
+  ): number {
+    const span = startDeliverSpan(this.#tracing, {
+      system: 'websocket',
+      destination: delivery.topic,
+      template: group.filter,
+      qos: delivery.qos,
+      tier: 'ws',
+      recipients,
+      messageId: delivery.seq,
+      parent: meta,
+    });
+    // W3C Trace Context §3.2: the frame carries this hop's span as the parent.
+    const { traceparent, tracestate } = injectTraceHeaders(span);
+    const frames = new FrameSet({ ...delivery, traceparent, tracestate }, text);
+    let sent = 0;
+    for (const member of group.members) if (member.deliverLive(frames)) sent += 1;
+    span.end();
+    return sent;
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Backbone } from '@protomesh/backbone';
-import type { Logger } from '@protomesh/telemetry';
+import type { Logger, Tracing } from '@protomesh/telemetry';
 import type { SubjectSpace } from '@protomesh/topic-map';
 import type { WebSocket } from 'ws';
 import type { Authenticator } from './access.js';
@@ -28,6 +28,8 @@ export interface WsEdgeCoreOptions {
   readonly retainedStream: string;
   readonly retainedPrefix: string;
   readonly telemetry: WsTelemetry;
+  /** This instance's tracing (`enabled` false: no span work at all). */
+  readonly tracing: Tracing;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly heartbeat: HeartbeatOptions;
@@ -46,6 +48,7 @@ export class WsEdgeCore implements ConnectionHost {
   readonly retainedStream: string;
   readonly retainedPrefix: string;
   readonly telemetry: WsTelemetry;
+  readonly tracing: Tracing;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly authenticator: Authenticator | undefined;
@@ -63,6 +66,7 @@ export class WsEdgeCore implements ConnectionHost {
     this.retainedStream = options.retainedStream;
     this.retainedPrefix = options.retainedPrefix;
     this.telemetry = options.telemetry;
+    this.tracing = options.tracing;
     this.logger = options.logger;
     this.limits = options.limits;
     this.authenticator = options.authenticator;

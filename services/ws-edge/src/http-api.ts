@@ -6,11 +6,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { MeshError } from '@protomesh/errors';
+import type { MessageSpanOptions, TraceCarrier, Tracing } from '@protomesh/telemetry';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, InternalError, ShuttingDownError, UnauthorizedError } from './errors.js';
-import { parseRequest } from './protocol.js';
+import { parseRequest, validTraceparent, validTracestate } from './protocol.js';
 import type { Publisher, PublishOutcome } from './publisher.js';
-import type { WsTelemetry } from './telemetry.js';
+import type { AuthFailureReason, WsTelemetry } from './telemetry.js';
 
 /** The path of the publish API. */
 export const PUBLISH_API_PATH = '/api/v1/publish';
@@ -39,17 +40,20 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** Finds the key presented in `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
-function authenticate(request: FastifyRequest, keys: readonly ApiKey[]): ApiKey | undefined {
+/**
+ * Finds the key presented in `Authorization: Bearer <key>` or `X-API-Key: <key>`; else why
+ * not (`missing_credentials`: none presented, `bad_credentials`: not one of the keys).
+ */
+function authenticate(request: FastifyRequest, keys: readonly ApiKey[]): ApiKey | AuthFailureReason {
   const header = request.headers.authorization;
   const bearer = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   const presented = bearer ?? headerString(request.headers['x-api-key']);
-  if (presented === undefined) return undefined;
+  if (presented === undefined) return 'missing_credentials';
   const digest = sha256(presented);
   // Digests have one length, so timingSafeEqual applies; every key is compared.
   let found: ApiKey | undefined;
   for (const key of keys) if (timingSafeEqual(key.digest, digest)) found = key;
-  return found;
+  return found ?? 'bad_credentials';
 }
 
 function headerString(value: string | string[] | undefined): string | undefined {
@@ -64,10 +68,20 @@ type Result =
 export interface PublishApiOptions {
   readonly publisher: Publisher;
   readonly telemetry: WsTelemetry;
+  /** With tracing on, each message's publish span is a child of the request's span (`@fastify/otel`). */
+  readonly tracing: Tracing;
   readonly keys: readonly ApiKey[];
   /** Largest request body, in bytes. */
   readonly bodyLimit: number;
   readonly isClosing: () => boolean;
+}
+
+/** What the messages of one API request continue. */
+interface RequestTrace {
+  /** The request's SERVER span (tracing on and the route instrumented): the publish spans' parent. */
+  readonly span: MessageSpanOptions['parent'];
+  /** The request's `traceparent`/`tracestate` headers, validated: forwarded when tracing is off. */
+  readonly headers: TraceCarrier | undefined;
 }
 
 /** HTTP status for a failed single publish, by error code. */
@@ -81,14 +95,14 @@ const STATUS: Readonly<Record<string, number>> = {
 
 /** Registers `POST /api/v1/publish`. */
 export function registerPublishApi(app: FastifyInstance, options: PublishApiOptions): void {
-  const { publisher, telemetry, keys } = options;
+  const { publisher, telemetry, tracing, keys } = options;
 
   const failure = (error: { code: string; message: string }): Result => {
     telemetry.apiPublished(error.code);
     return { ok: false, code: error.code, message: error.message };
   };
 
-  const publishOne = async (body: unknown, key: ApiKey): Promise<Result> => {
+  const publishOne = async (body: unknown, key: ApiKey, trace: RequestTrace): Promise<Result> => {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       return failure(new BadRequestError('message', 'expected a JSON object'));
     }
@@ -106,6 +120,8 @@ export function registerPublishApi(app: FastifyInstance, options: PublishApiOpti
         payloadFormat: request.payloadFormat,
         originClient: `api:${key.fingerprint}`,
         dedupId: request.msgId === undefined ? undefined : `api/${key.fingerprint}:${request.msgId}`,
+        trace: request.traceparent === undefined ? trace.headers : request,
+        parent: trace.span,
       });
       telemetry.apiPublished('ok');
       return { ok: true, ...outcome };
@@ -117,13 +133,16 @@ export function registerPublishApi(app: FastifyInstance, options: PublishApiOpti
 
   app.post(PUBLISH_API_PATH, { bodyLimit: options.bodyLimit }, async (request: FastifyRequest, reply: FastifyReply) => {
     if (keys.length === 0) {
+      telemetry.authFailure('bad_credentials');
       return send(reply, 401, failure(new UnauthorizedError('the HTTP API has no keys configured (WS_API_KEYS)')));
     }
     const key = authenticate(request, keys);
-    if (key === undefined) {
+    if (typeof key === 'string') {
+      telemetry.authFailure(key);
       void reply.header('www-authenticate', 'Bearer realm="protomesh"');
       return send(reply, 401, failure(new UnauthorizedError('missing or unknown API key')));
     }
+    const trace = requestTrace(request, tracing);
     if (options.isClosing()) return send(reply, 503, failure(new ShuttingDownError()));
     const body = request.body as unknown;
     if (typeof body === 'object' && body !== null && !Array.isArray(body) && 'messages' in body) {
@@ -136,10 +155,10 @@ export function registerPublishApi(app: FastifyInstance, options: PublishApiOpti
         );
       }
       // Started in order, so QoS 1 messages of one batch are stored in the order given.
-      const results = await Promise.all(messages.map((message) => publishOne(message, key)));
+      const results = await Promise.all(messages.map((message) => publishOne(message, key, trace)));
       return send(reply, 200, { results });
     }
-    const result = await publishOne(body, key);
+    const result = await publishOne(body, key, trace);
     return send(reply, result.ok ? 200 : (STATUS[result.code] ?? 500), result);
   });
 
@@ -149,6 +168,20 @@ export function registerPublishApi(app: FastifyInstance, options: PublishApiOpti
     const code = status === 413 ? 'PM_WS_FRAME_TOO_LARGE' : status < 500 ? 'PM_WS_BAD_REQUEST' : 'PM_WS_INTERNAL';
     return send(reply, status, failure({ code, message: error.message }));
   });
+}
+
+/**
+ * The trace context of an API request: its `@fastify/otel` span with tracing on (which
+ * itself continues a `traceparent` header), and the headers as sent (W3C Trace Context §3),
+ * forwarded with the messages when tracing is off. A message's own `traceparent` field
+ * takes the headers' place.
+ */
+function requestTrace(request: FastifyRequest, tracing: Tracing): RequestTrace {
+  const span = tracing.enabled ? (request.opentelemetry().span ?? undefined) : undefined;
+  const traceparent = validTraceparent(headerString(request.headers.traceparent));
+  if (traceparent === undefined) return { span, headers: undefined };
+  const tracestate = validTracestate(headerString(request.headers.tracestate));
+  return { span, headers: tracestate === undefined ? { traceparent } : { traceparent, tracestate } };
 }
 
 function send(reply: FastifyReply, status: number, body: unknown): FastifyReply {

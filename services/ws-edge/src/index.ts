@@ -38,6 +38,7 @@ export {
   WS_ERRORS,
 } from './errors.js';
 export { MAX_BATCH_MESSAGES, PUBLISH_API_PATH } from './http-api.js';
+export { UNTRACED_PATHS } from './http-tracing.js';
 export type {
   AckRequest,
   ClientRequest,
@@ -64,11 +65,16 @@ export {
   MAX_CLIENT_ID_CHARS,
   MAX_ID_CHARS,
   MAX_MSG_ID_CHARS,
+  MAX_TRACEPARENT_CHARS,
+  MAX_TRACESTATE_CHARS,
   okFrame,
   parseBinaryFrame,
   parseFrame,
   pongFrame,
   SUBPROTOCOL,
+  validTraceparent,
+  validTracestate,
 } from './protocol.js';
 export { TokenBucket } from './rate-limit.js';
 export { startWsEdge } from './start.js';
+export type { AuthFailureReason } from './telemetry.js';

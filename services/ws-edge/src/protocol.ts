@@ -24,6 +24,15 @@ export const BINARY_HEADER_LENGTH_BYTES = 4;
 /** Largest `window` (QoS 1 messages in flight) a client may ask for on an acknowledged subscription. */
 export const MAX_ACK_WINDOW = 10_000;
 
+/**
+ * Longest `tracestate` kept, in characters: W3C Trace Context §3.3.1.5 asks vendors to
+ * propagate at least 512; a longer one is dropped (the `traceparent` is still used).
+ */
+export const MAX_TRACESTATE_CHARS = 512;
+
+/** Longest `traceparent` kept, in characters (version 00 is 55; later versions may append fields). */
+export const MAX_TRACEPARENT_CHARS = 256;
+
 /** A client-chosen request id, echoed in the `ok`, `pong` or `error` reply. */
 export type RequestId = string | number;
 
@@ -84,6 +93,10 @@ export interface PublishRequest {
   readonly payloadFormat: 1 | undefined;
   /** Idempotency key: a retry with the same `msgId` is stored once. */
   readonly msgId: string | undefined;
+  /** W3C Trace Context the publish continues; undefined when absent or malformed (a new trace starts). */
+  readonly traceparent: string | undefined;
+  /** W3C `tracestate`, only kept beside a valid `traceparent`. */
+  readonly tracestate: string | undefined;
 }
 
 /** An `ack` of one delivered message on an acknowledged subscription. */
@@ -274,7 +287,7 @@ function parsePublish(
   id: RequestId | undefined,
   binaryPayload: Uint8Array | undefined,
 ): ParseResult {
-  const { topic, qos = 0, retain = false, contentType, msgId } = frame;
+  const { topic, qos = 0, retain = false, contentType, msgId, traceparent, tracestate } = frame;
   if (typeof topic !== 'string') return fail(new BadRequestError('topic', expectedString(topic)), id);
   if (qos !== 0 && qos !== 1) return fail(new BadRequestError('qos', 'expected 0 or 1'), id);
   if (typeof retain !== 'boolean') return fail(new BadRequestError('retain', 'expected true or false'), id);
@@ -331,6 +344,8 @@ function parsePublish(
       }
     }
   }
+  // Trace context is advisory: a malformed one is ignored, not an error (docs/ws-protocol.md "Trace context").
+  const parent = validTraceparent(traceparent);
   return {
     ok: true,
     request: {
@@ -343,8 +358,40 @@ function parsePublish(
       contentType: type,
       payloadFormat,
       msgId: msgId as string | undefined,
+      traceparent: parent,
+      tracestate: parent === undefined ? undefined : validTracestate(tracestate),
     },
   };
+}
+
+// W3C Trace Context §3.2.2: version-traceid-parentid-flags, lower-case hex; a later version
+// may append `-`-separated fields, so only the first four are checked for those.
+const TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-[\x21-\x7e]*)?$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_PARENT_ID = '0'.repeat(16);
+// W3C Trace Context §3.3.1: printable ASCII (list members, commas, optional spaces).
+const TRACESTATE_RE = /^[\x20-\x7e]+$/;
+
+/**
+ * `value` when it is a usable `traceparent` (W3C Trace Context §3.2.2.1–§3.2.2.4: version
+ * `ff` and all-zero ids are invalid; version 00 has exactly four fields), else undefined.
+ * Checked here, not only by the propagator, because it is also forwarded as a NATS header
+ * when tracing is off.
+ */
+export function validTraceparent(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > MAX_TRACEPARENT_CHARS) return undefined;
+  const match = TRACEPARENT_RE.exec(value);
+  if (match === null) return undefined;
+  const [, version, traceId, parentId, extra] = match;
+  if (version === 'ff' || traceId === ZERO_TRACE_ID || parentId === ZERO_PARENT_ID) return undefined;
+  if (version === '00' && extra !== undefined) return undefined;
+  return value;
+}
+
+/** `value` when it is a `tracestate` worth forwarding (printable ASCII, at most {@link MAX_TRACESTATE_CHARS}), else undefined. */
+export function validTracestate(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > MAX_TRACESTATE_CHARS || !TRACESTATE_RE.test(value)) return undefined;
+  return value;
 }
 
 function fail(error: MeshError, id: RequestId | undefined): ParseResult {
@@ -404,6 +451,9 @@ export interface Delivery {
   readonly ack?: boolean | undefined;
   /** Delivery count of a redelivered message (2 = first redelivery). */
   readonly redelivered?: number | undefined;
+  /** W3C Trace Context of the delivery (the deliver span, or the message's own when tracing is off). */
+  readonly traceparent?: string | undefined;
+  readonly tracestate?: string | undefined;
 }
 
 /** The payload as text when it is valid UTF-8 (decoded exactly, a leading BOM kept), else undefined. */
@@ -431,6 +481,10 @@ function deliveryTrailer(frame: Record<string, unknown>, delivery: Delivery): Re
   if (delivery.origin !== undefined) frame.origin = delivery.origin;
   if (delivery.ack) frame.ack = true;
   if (delivery.redelivered !== undefined) frame.redelivered = delivery.redelivered;
+  if (delivery.traceparent !== undefined) {
+    frame.traceparent = delivery.traceparent;
+    if (delivery.tracestate !== undefined) frame.tracestate = delivery.tracestate;
+  }
   return frame;
 }
 

@@ -1,6 +1,14 @@
 import type { Backbone } from '@protomesh/backbone';
 import { encodeMeta } from '@protomesh/envelope';
 import { messageOf } from '@protomesh/errors';
+import {
+  failSpan,
+  injectTraceHeaders,
+  type MessageSpanOptions,
+  startPublishSpan,
+  type TraceCarrier,
+  type Tracing,
+} from '@protomesh/telemetry';
 import { type SubjectSpace, topicToSubject, validateTopicName } from '@protomesh/topic-map';
 import { PublishFailedError, TopicInvalidError } from './errors.js';
 import type { WsQos } from './protocol.js';
@@ -18,6 +26,13 @@ export interface PublishInput {
   readonly originClient: string;
   /** JetStream deduplication id (`Nats-Msg-Id`), already scoped to the publisher. */
   readonly dedupId?: string | undefined;
+  /**
+   * The W3C trace context the client sent (already validated): the publish span's parent,
+   * and forwarded unchanged in the headers when tracing is off.
+   */
+  readonly trace?: TraceCarrier | undefined;
+  /** A local span the publish belongs to (the HTTP request's); takes precedence over `trace`. */
+  readonly parent?: MessageSpanOptions['parent'];
 }
 
 /** What the backbone said: the stream position of a stored message, and whether it was a retry. */
@@ -37,6 +52,7 @@ export interface PublisherOptions {
   /** `layout.retainedPrefix`. */
   readonly retainedPrefix: string;
   readonly telemetry: WsTelemetry;
+  readonly tracing: Tracing;
 }
 
 /**
@@ -64,11 +80,40 @@ export class Publisher {
   /**
    * Publishes; resolves when the message (and its retained copy) is where QoS asks: handed
    * to NATS for QoS 0, stored for QoS 1. Rejects with {@link TopicInvalidError} or
-   * {@link PublishFailedError}.
+   * {@link PublishFailedError}. The headers carry `Mesh-Published-At` (delivery latency)
+   * and the trace context: this publish's span with tracing on, else the client's own.
    */
   async publish(input: PublishInput): Promise<PublishOutcome> {
-    const { backbone, streamName, telemetry } = this.#options;
     const subject = this.subjectOf(input.topic, input.qos);
+    // The one branch the hot path pays when tracing is off (docs/telemetry.md "The rule for the hot path").
+    if (!this.#options.tracing.enabled) return this.#publish(input, subject, input.trace);
+    return this.#publishTraced(input, subject);
+  }
+
+  /** {@link publish} inside a PRODUCER span `publish <topic>`, ended once the backbone has the message. */
+  async #publishTraced(input: PublishInput, subject: string): Promise<PublishOutcome> {
+    const span = startPublishSpan(this.#options.tracing, {
+      system: 'websocket',
+      destination: input.topic,
+      clientId: input.originClient,
+      qos: input.qos,
+      tier: 'ws',
+      bodySize: input.payload.byteLength,
+      messageId: input.dedupId,
+      parent: input.parent ?? input.trace,
+    });
+    try {
+      const outcome = await this.#publish(input, subject, injectTraceHeaders(span));
+      span.end();
+      return outcome;
+    } catch (error) {
+      failSpan(span, error);
+      throw error;
+    }
+  }
+
+  async #publish(input: PublishInput, subject: string, trace: TraceCarrier | undefined): Promise<PublishOutcome> {
+    const { backbone, streamName, telemetry } = this.#options;
     const headers = encodeMeta({
       originTier: 'ws',
       originClient: input.originClient,
@@ -76,6 +121,9 @@ export class Publisher {
       retain: input.retain,
       contentType: input.contentType,
       payloadFormat: input.payloadFormat,
+      publishedAt: Date.now(),
+      traceparent: trace?.traceparent,
+      tracestate: trace?.tracestate,
     });
     telemetry.published(input.qos, input.payload.byteLength);
     const retained = input.retain ? this.#storeRetained(input.topic, input.payload, headers) : undefined;

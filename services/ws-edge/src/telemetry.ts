@@ -1,4 +1,4 @@
-import type { ServiceMetrics } from '@protomesh/telemetry';
+import { deliveryLatencySeconds, type ServiceMetrics } from '@protomesh/telemetry';
 import type { WsQos } from './protocol.js';
 
 type Counter = ReturnType<ServiceMetrics['meter']['createCounter']>;
@@ -11,10 +11,33 @@ const BY_QOS = [
   { tier: 'ws', qos: 0 },
   { tier: 'ws', qos: 1 },
 ] as const;
+/** `protomesh_delivery_latency_seconds` attributes by publishing tier, then QoS as delivered. */
+const LATENCY = {
+  ws: [
+    { tier: 'ws', origin: 'ws', qos: 0 },
+    { tier: 'ws', origin: 'ws', qos: 1 },
+  ],
+  mqtt: [
+    { tier: 'ws', origin: 'mqtt', qos: 0 },
+    { tier: 'ws', origin: 'mqtt', qos: 1 },
+  ],
+} as const;
+/** Acknowledged subscriptions resume from a position: the `recovery` consumer kind of docs/telemetry.md. */
+const REDELIVERY = { tier: 'ws', consumer: 'recovery' } as const;
+
+/** Why credentials or an action were refused (`reason` of `protomesh_auth_failures_total`). */
+export type AuthFailureReason = 'bad_credentials' | 'expired' | 'missing_credentials' | 'acl_denied';
+
+const AUTH_FAILURE: Readonly<Record<AuthFailureReason, { readonly tier: 'ws'; readonly reason: AuthFailureReason }>> = {
+  bad_credentials: { tier: 'ws', reason: 'bad_credentials' },
+  expired: { tier: 'ws', reason: 'expired' },
+  missing_credentials: { tier: 'ws', reason: 'missing_credentials' },
+  acl_denied: { tier: 'ws', reason: 'acl_denied' },
+};
 
 /**
  * The named telemetry points of ws-edge, on the shared mesh instruments (so names and
- * attributes match the other tiers) plus one counter of its own. Attribute objects are
+ * attributes match the other tiers) plus counters of its own. Attribute objects are
  * built once: these run per message.
  */
 export class WsTelemetry {
@@ -64,6 +87,25 @@ export class WsTelemetry {
     this.#metrics.instruments.bytesOut.add(count * bytes, TIER);
   }
 
+  /**
+   * Publish-to-delivery latency of one backbone message delivered now (once per message and
+   * fan-out, not per client); nothing when it carries no `Mesh-Published-At`.
+   */
+  deliveryLatency(publishedAt: number | undefined, origin: 'mqtt' | 'ws' | undefined, qos: WsQos): void {
+    const seconds = deliveryLatencySeconds(publishedAt);
+    if (seconds !== undefined) this.#metrics.instruments.deliveryLatency.record(seconds, LATENCY[origin ?? 'ws'][qos]);
+  }
+
+  /** A JetStream message an acknowledged subscription gets again (delivery count > 1). */
+  redelivered(): void {
+    this.#metrics.instruments.redeliveries.add(1, REDELIVERY);
+  }
+
+  /** Refused credentials (token, API key) or an action the credentials do not allow. */
+  authFailure(reason: AuthFailureReason): void {
+    this.#metrics.instruments.authFailures.add(1, AUTH_FAILURE[reason]);
+  }
+
   /** An error frame was sent. */
   requestRejected(code: string): void {
     this.#requestErrors.add(1, { tier: 'ws', code });
@@ -74,8 +116,10 @@ export class WsTelemetry {
     this.#metrics.instruments.protocolErrors.add(1, { tier: 'ws', code });
   }
 
+  /** A client closed with 4008: the ws counter and the cross-tier `protomesh_slow_consumers_dropped`. */
   slowConsumer(): void {
     this.#slowConsumers.add(1, TIER);
+    this.#metrics.instruments.slowConsumersDropped.add(1, TIER);
   }
 
   rateLimited(): void {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Duplex, PassThrough } from 'node:stream';
 import { type Backbone, createEmbeddedBackbone, type MeshLayout, meshLayout, provisionMesh } from '@protomesh/backbone';
 import { loadConfig, type MeshConfig } from '@protomesh/config';
-import { ServiceMetrics, silentLogger } from '@protomesh/telemetry';
+import { ServiceMetrics, silentLogger, type Tracing } from '@protomesh/telemetry';
 import { uniqueName } from '@protomesh/test-support';
 import { createWsEdge, type WsEdgeOptions } from '@protomesh/ws-edge';
 import type { FastifyInstance } from 'fastify';
@@ -27,6 +27,8 @@ export interface FixtureOptions extends WsEdgeOptions {
   readonly env?: Record<string, string>;
   /** Wraps the embedded backbone (e.g. to delay `append`). */
   readonly wrap?: (backbone: Backbone) => Backbone;
+  /** The instance's tracing (`deps.tracing`); default: none (off). The caller shuts it down. */
+  readonly tracing?: Tracing;
 }
 
 /** Builds ws-edge over a fresh embedded backbone with a unique prefix. */
@@ -37,7 +39,10 @@ export async function edgeFixture(options: FixtureOptions = {}): Promise<EdgeFix
   await provisionMesh(embedded, layout);
   const backbone = options.wrap ? options.wrap(embedded) : embedded;
   const metrics = new ServiceMetrics('ws-edge');
-  const app = createWsEdge({ config, backbone, layout, logger: silentLogger(), metrics }, options);
+  const app = createWsEdge(
+    { config, backbone, layout, logger: silentLogger(), metrics, tracing: options.tracing },
+    options,
+  );
   await app.ready();
   const clients: TestClient[] = [];
   return {

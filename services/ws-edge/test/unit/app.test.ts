@@ -346,6 +346,8 @@ describe('backpressure', () => {
       async () => /protomesh_ws_slow_consumers_total\{[^}]*\} 1/.test(await edge.metrics.render()),
       'the slow consumer to be dropped',
     );
+    // docs/telemetry.md: the cross-tier counter the dashboard reads, beside the ws one.
+    expect(await edge.metrics.render()).toMatch(/protomesh_slow_consumers_dropped_total\{tier="ws"\} 1/);
     slow.ws.resume();
     const closed = await slow.closed;
     expect(closed.code).toBe(4008);

@@ -8,6 +8,8 @@ import {
   parseBinaryFrame,
   parseFrame,
   pongFrame,
+  validTraceparent,
+  validTracestate,
 } from '@protomesh/ws-edge';
 import { describe, expect, it } from 'vitest';
 
@@ -238,6 +240,69 @@ describe('v1 requests', () => {
     expect(accepted(parseFrame('{"op":"pub","topic":"a","text":"x","qos":1,"msgId":"m-1"}'))).toMatchObject({
       msgId: 'm-1',
     });
+  });
+});
+
+describe('trace context fields (W3C Trace Context)', () => {
+  const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const PARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
+  const pub = (fields: Record<string, unknown>) =>
+    accepted(parseFrame(JSON.stringify({ op: 'pub', topic: 'a', text: 'x', ...fields })));
+
+  it('parses optional traceparent and tracestate on pub', () => {
+    expect(pub({})).toMatchObject({ traceparent: undefined, tracestate: undefined });
+    expect(pub({ traceparent: PARENT, tracestate: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE' })).toMatchObject({
+      traceparent: PARENT,
+      tracestate: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
+    });
+  });
+
+  it('ignores a malformed traceparent (W3C Trace Context §3.2.2), and tracestate without a valid one (§3.3)', () => {
+    for (const bad of [
+      42,
+      '',
+      PARENT.toUpperCase(), // §3.2.2: lower-case hex only
+      `ff-${TRACE_ID}-00f067aa0ba902b7-01`, // §3.2.2.1: version ff is invalid
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, // §3.2.2.3: all-zero trace-id
+      `00-${TRACE_ID}-${'0'.repeat(16)}-01`, // §3.2.2.4: all-zero parent-id
+      `${PARENT}-extra`, // version 00 has exactly four fields
+      `00-${TRACE_ID}-00f067aa0ba902b7-01\r\nx: y`,
+    ]) {
+      expect(validTraceparent(bad)).toBeUndefined();
+      // Advisory fields: the publish is still accepted, without trace context.
+      expect(pub({ traceparent: bad, tracestate: 'a=b' })).toMatchObject({
+        traceparent: undefined,
+        tracestate: undefined,
+      });
+    }
+    // A later version may append fields (§3.2.2.1 "future versions").
+    expect(validTraceparent(`cc-${TRACE_ID}-00f067aa0ba902b7-01-what-the-future-holds`)).toBeDefined();
+  });
+
+  it('drops a tracestate that is not printable ASCII or longer than 512 characters, keeping the traceparent', () => {
+    expect(validTracestate('a=b\n')).toBeUndefined();
+    expect(validTracestate(`a=${'x'.repeat(511)}`)).toBeUndefined();
+    expect(validTracestate(`a=${'x'.repeat(510)}`)).toHaveLength(512);
+    expect(pub({ traceparent: PARENT, tracestate: 7 })).toMatchObject({ traceparent: PARENT, tracestate: undefined });
+  });
+
+  it('writes traceparent and tracestate last in msg frames, text and binary, and nothing when absent', () => {
+    const payload = Buffer.from('hi');
+    const traced = { topic: 't', qos: 0 as const, payload, traceparent: PARENT, tracestate: 'a=b' };
+    expect(deliveryFrame(traced)).toBe(
+      `{"op":"msg","topic":"t","qos":0,"text":"hi","traceparent":"${PARENT}","tracestate":"a=b"}`,
+    );
+    const binary = binaryDeliveryFrame({ ...traced, payload: Buffer.from([0xff]) });
+    expect(JSON.parse(binary.subarray(4, 4 + binary.readUInt32BE(0)).toString())).toEqual({
+      op: 'msg',
+      topic: 't',
+      qos: 0,
+      traceparent: PARENT,
+      tracestate: 'a=b',
+    });
+    expect(deliveryFrame({ topic: 't', qos: 0, payload, tracestate: 'a=b' })).toBe(
+      '{"op":"msg","topic":"t","qos":0,"text":"hi"}',
+    );
   });
 });
 
