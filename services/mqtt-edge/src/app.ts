@@ -53,6 +53,7 @@ export function createMqttEdge(
     backbone: deps.backbone,
     logger,
     metrics: deps.metrics,
+    ...(deps.tracing && { tracing: deps.tracing }),
     prefix: config.prefix,
     layout: deps.layout,
     maxPacketSize: mqtt.maxPacketSize,

@@ -10,12 +10,14 @@ import {
   meshLayout,
 } from '@protomesh/backbone';
 import { decodeMeta } from '@protomesh/envelope';
-import type { Logger, ServiceMetrics } from '@protomesh/telemetry';
+import { disabledTracing, type Logger, type ServiceMetrics, type Tracing } from '@protomesh/telemetry';
 import { parseSharedSubscription, subjectToTopic } from '@protomesh/topic-map';
 import { createMqttAuth, type MqttAuth } from './auth.js';
 import { Connection } from './connection.js';
 import type { BrokerContext, BrokerSettings, SubscriptionTap } from './context.js';
-import { createMqttInstruments, type MqttInstruments } from './metrics.js';
+import { recordDeliveryLatency, type Span, startDelivery } from './delivery-telemetry.js';
+import { createMqttInstruments, MessageCounts, type MqttInstruments } from './metrics.js';
+import { PublishCache } from './publish-encoder.js';
 import { Publisher } from './publisher.js';
 import { Reason } from './reason-codes.js';
 import { RetainedStore } from './retained.js';
@@ -51,12 +53,18 @@ const SESSION_SCAN_EVERY_TICKS = 6;
 const CONSUMER_MAX_ACK_PENDING = 1_000;
 
 const TIER = { tier: 'mqtt' } as const;
+/** Period of the shared keep-alive sweep, in milliseconds (the precision of keep-alive timeouts). */
+const KEEPALIVE_TICK_MS = 250;
+/** Subjects whose topic is remembered for delivery; the cache starts over when full. */
+const TOPIC_CACHE_SIZE = 10_000;
 
 /** What an MQTT broker front is built from. */
 export interface MqttBrokerOptions {
   readonly backbone: Backbone;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
+  /** Tracing of this instance (default: disabled). */
+  readonly tracing?: Tracing;
   /** Mesh subject prefix (`config.prefix`). */
   readonly prefix: string;
   /** Stream and bucket names (default: `meshLayout(prefix)`). */
@@ -125,9 +133,12 @@ export class MqttBroker {
   readonly #detaching = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #keepaliveSweeper: NodeJS.Timeout;
   #sweeps = 0;
   #sweeping = false;
   #serial = 0;
+  /** Topics of recent subjects (mapping a subject back unescapes it character by character). */
+  readonly #topics = new Map<string, ReturnType<typeof subjectToTopic> | null>();
   #closing: Promise<void> | undefined;
 
   constructor(options: MqttBrokerOptions) {
@@ -177,7 +188,9 @@ export class MqttBroker {
       node: this.#node,
       fanout: this.#fanout,
       instruments: this.#instruments,
+      counts: new MessageCounts(this.#instruments),
       logger: this.#logger,
+      tracing: options.tracing ?? disabledTracing('mqtt-edge'),
       publisher: this.#publisher,
       retained: this.#retained,
       wills: this.#wills,
@@ -207,6 +220,10 @@ export class MqttBroker {
     };
     this.#sweeper = setInterval(() => void this.#sweep(), this.#settings.sweepIntervalMs);
     this.#sweeper.unref();
+    this.#keepaliveSweeper = setInterval(() => {
+      for (const connection of this.#connections) connection.sweepKeepalive(KEEPALIVE_TICK_MS);
+    }, KEEPALIVE_TICK_MS);
+    this.#keepaliveSweeper.unref();
   }
 
   /** Open connections (including those that have not sent CONNECT yet). */
@@ -237,7 +254,7 @@ export class MqttBroker {
     }
     const connection = new Connection(this.#context, stream, remoteAddress ?? socketAddress(stream));
     this.#connections.add(connection);
-    void connection.closed().then(() => this.#connections.delete(connection));
+    connection.onClose(() => this.#connections.delete(connection));
   }
 
   /**
@@ -253,6 +270,7 @@ export class MqttBroker {
 
   async #close(graceMs: number): Promise<void> {
     clearInterval(this.#sweeper);
+    clearInterval(this.#keepaliveSweeper);
     const deadline = Date.now() + graceMs;
     const connections = [...this.#connections];
     for (const connection of connections) connection.stopReading();
@@ -402,22 +420,43 @@ export class MqttBroker {
 
   /** One backbone message on a subscribed subject, with the taps (connection subscriptions) that want it. */
   #onMessage = (message: BackboneMessage, taps: ReadonlySet<SubscriptionTap>): void => {
-    const decoded = subjectToTopic(this.#settings.prefix, message.subject);
+    let decoded = this.#topics.get(message.subject);
+    if (decoded === undefined) {
+      decoded = subjectToTopic(this.#settings.prefix, message.subject) ?? null;
+      if (this.#topics.size >= TOPIC_CACHE_SIZE) this.#topics.clear();
+      this.#topics.set(message.subject, decoded);
+    }
     if (decoded?.tier !== 'mqtt') return;
-    const meta = decodeMeta(message.headers);
+    let meta = decodeMeta(message.headers);
     if (meta.expiresAt !== undefined && meta.expiresAt <= Date.now()) {
       // [MQTT-3.3.2-5]: an expired message is not delivered.
       this.#instruments.dropped.add(taps.size, { ...TIER, reason: 'expired' });
       return;
     }
     const publishedQos = meta.qos ?? (decoded.cls === '1' ? 1 : 0);
+    recordDeliveryLatency(this.#instruments, meta, publishedQos);
+    let span: Span | undefined;
+    if (this.#context.tracing.enabled) {
+      let only: SubscriptionTap | undefined;
+      if (taps.size === 1) for (const tap of taps) only = tap;
+      ({ span, meta } = startDelivery(this.#context.tracing, meta, {
+        topic: decoded.topic,
+        qos: publishedQos,
+        recipients: taps.size,
+        clientId: only?.connection.clientId,
+        bodySize: message.payload.length,
+      }));
+    }
+    // Encoded once for all local recipients that get the same bytes.
+    const cache = new PublishCache();
     for (const tap of taps) {
       try {
-        tap.connection.deliver(tap, message, decoded.topic, decoded.cls, meta, publishedQos);
+        tap.connection.deliver(tap, message, decoded.topic, decoded.cls, meta, publishedQos, cache);
       } catch (error) {
         this.#logger.error({ err: error, clientId: tap.connection.clientId }, 'mqtt delivery failed');
       }
     }
+    span?.end();
   };
 }
 

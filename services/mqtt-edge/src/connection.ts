@@ -13,6 +13,7 @@ import {
   type Parser,
 } from 'mqtt-packet';
 import type { BrokerContext, SubscriptionTap } from './context.js';
+import { recordDeliveryLatency, type Span, startDelivery } from './delivery-telemetry.js';
 import { dispatch } from './dispatch.js';
 import {
   AuthenticationFailedError,
@@ -26,10 +27,11 @@ import {
   SessionTakenOverError,
   SlowClientError,
 } from './errors.js';
-import { connectProtocolLevel, PacketFramer } from './framing.js';
-import { type DropReason, QOS_ATTRIBUTES, TIER_ATTRIBUTES } from './metrics.js';
-import { Outbound, type Outgoing } from './outbound.js';
-import { publishPropertiesFromMeta } from './properties.js';
+import { connectProtocolLevel, decodePublish, PacketFramer } from './framing.js';
+import { AUTH_FAILURE, type DropReason } from './metrics.js';
+import { MAX_PACKET_ID, Outbound, type Outgoing } from './outbound.js';
+import { type PublishProperties, publishPropertiesFromMeta } from './properties.js';
+import { encodePublish, type PublishCache } from './publish-encoder.js';
 import {
   ConnectReturn,
   connectReturnFor,
@@ -103,8 +105,23 @@ interface CloseInfo {
 /** How long a closing connection may linger for the peer to read the last bytes, in milliseconds. */
 const CLOSE_LINGER_MS = 2_000;
 const TIER = { tier: 'mqtt' } as const;
+/** Attributes of the redelivery counter (docs/telemetry.md), one frozen object each. */
+const SESSION_REDELIVERY = Object.freeze({ tier: 'mqtt', consumer: 'session' });
+const SHARED_REDELIVERY = Object.freeze({ tier: 'mqtt', consumer: 'shared' });
+/** mqtt-packet encoder options by protocol level, shared by the connections without a Maximum Packet Size. */
+const GENERATE_OPTIONS = {
+  3: Object.freeze({ protocolVersion: 3 }),
+  4: Object.freeze({ protocolVersion: 4 }),
+  5: Object.freeze({ protocolVersion: 5 }),
+} as const;
+/** A settled promise to start the acknowledgement and subscription chains from (shared, not one per connection). */
+const RESOLVED: Promise<void> = Promise.resolve();
 /** Control packet type of CONNECT (MQTT 5 §2.1.2). */
 const CONNECT_TYPE = 1;
+/** Control packet type of PUBLISH (MQTT 5 §2.1.2). */
+const PUBLISH_TYPE = 3;
+/** First byte of a PUBACK: type 4, reserved flags 0 [MQTT-2.2.2-1]. */
+const PUBACK_BYTE = 0x40;
 
 /**
  * One client connection over any Duplex stream (TCP socket, TLS socket, WebSocket stream):
@@ -120,7 +137,11 @@ export class Connection {
   readonly remoteAddress: string | undefined;
   readonly #stream: Duplex;
   readonly #framer: PacketFramer;
-  readonly #parser: Parser;
+  /**
+   * mqtt-packet's parser, for CONNECT and the packets the PUBLISH fast path does not decode;
+   * dropped once connected and made again on demand, so an idle connection holds none.
+   */
+  #parser: Parser | undefined;
   #state: ConnectionState = 'awaiting-connect';
   #sawInput = false;
   #version: ProtocolLevel | undefined;
@@ -128,7 +149,7 @@ export class Connection {
   #username: string | undefined;
   #will: WillMessage | undefined;
   #clientMaxPacketSize: number | undefined;
-  #generateOptions: { protocolVersion: number; maximumPacketSize?: number } = { protocolVersion: 4 };
+  #generateOptions: { readonly protocolVersion: number; readonly maximumPacketSize?: number } = GENERATE_OPTIONS[4];
   #problemInformation = true;
   #sessionExpiry = 0;
   /** The stored session was resumed (CONNACK Session Present 1). */
@@ -137,12 +158,17 @@ export class Connection {
   connectedAt = 0;
 
   #connectTimer: NodeJS.Timeout | undefined;
-  #keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Keep alive enforced, in seconds (0 = none); checked by the broker's shared sweep. */
+  #keepalive = 0;
+  /** A packet arrived since the last keep-alive sweep. */
+  #active = false;
+  /** Time without a packet, in milliseconds, as counted by the sweeps. */
+  #idleMs = 0;
   #lingerTimer: NodeJS.Timeout | undefined;
   #closeInfo: CloseInfo | undefined;
-  #closedListeners: Array<() => void> = [];
+  #closedListeners: Array<() => void> | undefined;
   /** Packets received while the CONNECT is being decided (clients need not wait for CONNACK). */
-  #early: Packet[] = [];
+  #early: Packet[] | undefined;
   /** Bad input seen while the CONNECT was being decided: answered after CONNACK, in order. */
   #earlyFailure: { readonly error: MeshError; readonly reason: ReasonCode } | undefined;
   /** Resolves once the connection's session is handed back after closing. */
@@ -152,22 +178,25 @@ export class Connection {
   identity: Identity = { clientId: '' };
   /** The stored session, when the session outlives the connection or a record existed. */
   session: SessionHandle | undefined;
-  readonly subscriptions: Subscriptions;
-  readonly outbound: Outbound;
+  #subscriptions: Subscriptions | undefined;
+  #outbound: Outbound | undefined;
+  #receiveMaximum = MAX_PACKET_ID;
   /** Inbound QoS 2 packet identifiers awaiting PUBREL, with the outcome of their store. */
-  readonly inboundQos2 = new Map<number, Promise<AckOutcome>>();
+  #inboundQos2: Map<number, Promise<AckOutcome>> | undefined;
   /** Inbound QoS 1/2 PUBLISH packets not yet fully acknowledged (our Receive Maximum). */
   inboundUnacknowledged = 0;
   /** MQTT 5 topic aliases the client set (alias → topic). */
-  readonly topicAliasesIn = new Map<number, string>();
+  #topicAliasesIn: Map<number, string> | undefined;
   /** Topic aliases this broker assigned towards the client (topic → alias). */
-  readonly #topicAliasesOut = new Map<string, number>();
+  #topicAliasesOut: Map<string, number> | undefined;
   #topicAliasMaximumOut = 0;
 
-  #ackTail: Promise<void> = Promise.resolve();
+  #ackTail: Promise<void> = RESOLVED;
+  /** The stream is corked until the end of the current tick (see {@link #write}). */
+  #corked = false;
   #pendingAcks = 0;
   /** Subscription changes run one at a time, in packet order. */
-  #serialTail: Promise<void> = Promise.resolve();
+  #serialTail: Promise<void> = RESOLVED;
   /** Reading paused because too many stores are pending (flow control). */
   #flowPaused = false;
   /** Reading stopped for a graceful shutdown. */
@@ -179,39 +208,7 @@ export class Connection {
     this.remoteAddress = remoteAddress;
     this.#stream = stream;
     this.#framer = new PacketFramer(context.settings.maxPacketSize);
-    this.#parser = createParser();
-    this.#parser.on('packet', this.#onPacket);
-    this.#parser.on('error', this.#onParseError);
-    this.outbound = new Outbound({
-      maxQueued: context.settings.maxQueuedDeliveries,
-      sendPublish: (message, id, dup) => this.#sendPublish(message, id, dup),
-      sendPubrel: (id, reasonCode) => this.send(this.#ack('pubrel', id, reasonCode)),
-      updateSession: (mutate) => this.updateSession(mutate),
-      dropped: (reason) => this.#drop(reason),
-      failed: (error) => this.#sessionWriteFailed(error),
-    });
-    this.subscriptions = new Subscriptions(
-      {
-        clientId: () => this.#clientId,
-        prefix: context.settings.prefix,
-        stem: context.stem,
-        streamName: context.layout.streams.mqtt.name,
-        // A resumed session keeps using its consumers even if this connection ends it (expiry 0).
-        persistentGen: () => (this.#sessionExpiry > 0 || this.#resumed ? this.session?.record.gen : undefined),
-        addTap: (subject, tap) => context.fanout.add(subject, tap),
-        removeTap: (subject, tap) => context.fanout.remove(subject, tap),
-        createConsumers: (onMessage) => context.createConsumers(onMessage),
-        streamNextSeq: () => context.streamNextSeq(),
-        joinShared: (entry) => context.shared.join(entry.filter, entry.share!.group, entry.share!.filter, this),
-        leaveShared: (entry, forget) =>
-          context.shared.leave(entry.filter, entry.share!.group, entry.share!.filter, this, forget),
-        updateSession: (mutate) => this.updateSession(mutate),
-        deleteConsumer: (durable) => context.deleteConsumer(durable),
-        enqueue: (message) => this.enqueue(message),
-        isConnected: () => this.#state === 'connected',
-      },
-      this,
-    );
+    this.#parser = this.#newParser();
     stream.on('data', this.#onData);
     stream.on('error', this.#onStreamError);
     stream.on('end', this.#onEnd);
@@ -222,6 +219,82 @@ export class Connection {
       this.#countProtocolError(error);
       this.#close({ reason: error.message, error });
     }, context.settings.connectTimeoutMs);
+  }
+
+  #clearConnectTimer(): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+  }
+
+  /** Calls `listener` once the stream has closed (no promise: one per connection adds up). */
+  onClose(listener: () => void): void {
+    if (this.#state === 'closed') listener();
+    else this.#onClosed(listener);
+  }
+
+  #newParser(): Parser {
+    const parser = createParser(this.#version === undefined ? {} : { protocolVersion: this.#version });
+    parser.on('packet', this.#onPacket);
+    parser.on('error', this.#onParseError);
+    return parser;
+  }
+
+  /** The outbound QoS flows, made on first use (an idle connection has none). */
+  get outbound(): Outbound {
+    if (this.#outbound === undefined) {
+      this.#outbound = new Outbound({
+        maxQueued: this.context.settings.maxQueuedDeliveries,
+        sendPublish: (message, id, dup) => this.#sendPublish(message, id, dup),
+        sendPubrel: (id, reasonCode) => this.send(this.#ack('pubrel', id, reasonCode)),
+        updateSession: (mutate) => this.updateSession(mutate),
+        dropped: (reason) => this.#drop(reason),
+        failed: (error) => this.#sessionWriteFailed(error),
+      });
+      this.#outbound.receiveMaximum = this.#receiveMaximum;
+    }
+    return this.#outbound;
+  }
+
+  /** The subscriptions, made on first use (an idle connection has none). */
+  get subscriptions(): Subscriptions {
+    if (this.#subscriptions === undefined) {
+      const context = this.context;
+      this.#subscriptions = new Subscriptions(
+        {
+          clientId: () => this.#clientId,
+          prefix: context.settings.prefix,
+          stem: context.stem,
+          streamName: context.layout.streams.mqtt.name,
+          // A resumed session keeps using its consumers even if this connection ends it (expiry 0).
+          persistentGen: () => (this.#sessionExpiry > 0 || this.#resumed ? this.session?.record.gen : undefined),
+          addTap: (subject, tap) => context.fanout.add(subject, tap),
+          removeTap: (subject, tap) => context.fanout.remove(subject, tap),
+          createConsumers: (onMessage) => context.createConsumers(onMessage),
+          streamNextSeq: () => context.streamNextSeq(),
+          joinShared: (entry) => context.shared.join(entry.filter, entry.share!.group, entry.share!.filter, this),
+          leaveShared: (entry, forget) =>
+            context.shared.leave(entry.filter, entry.share!.group, entry.share!.filter, this, forget),
+          updateSession: (mutate) => this.updateSession(mutate),
+          deleteConsumer: (durable) => context.deleteConsumer(durable),
+          enqueue: (message) => this.enqueue(message),
+          isConnected: () => this.#state === 'connected',
+        },
+        this,
+      );
+    }
+    return this.#subscriptions;
+  }
+
+  /** Inbound QoS 2 packet identifiers awaiting PUBREL, with the outcome of their store. */
+  get inboundQos2(): Map<number, Promise<AckOutcome>> {
+    this.#inboundQos2 ??= new Map();
+    return this.#inboundQos2;
+  }
+
+  /** MQTT 5 topic aliases the client set (alias → topic). */
+  get topicAliasesIn(): Map<number, string> {
+    this.#topicAliasesIn ??= new Map();
+    return this.#topicAliasesIn;
   }
 
   get state(): ConnectionState {
@@ -310,6 +383,26 @@ export class Connection {
         return false;
       }
     }
+    if (bytes[0] === PUBACK_BYTE && bytes.length === 4 && this.#state === 'connected') {
+      // PUBACK without reason code or properties (every 3.1.1 one, most MQTT 5 ones): the
+      // hot path of QoS 1 delivery, decoded here (MQTT 5 §3.4.2.1: no reason code = 0x00).
+      const packet: Packet = { cmd: 'puback', messageId: bytes.readUInt16BE(2) };
+      if (this.#version === 5) (packet as { reasonCode?: number }).reasonCode = 0;
+      this.#onPacket(packet);
+      return this.#isOpen();
+    }
+    if (bytes[0]! >> 4 === PUBLISH_TYPE && this.#state === 'connected') {
+      const decoded = decodePublish(bytes, this.#version === 5);
+      if (typeof decoded === 'string') {
+        this.#onParseError(new Error(decoded));
+        return false;
+      }
+      if (decoded !== undefined) {
+        this.#onPacket(decoded);
+        return this.#isOpen();
+      }
+    }
+    this.#parser ??= this.#newParser();
     this.#parser.parse(bytes);
     return this.#isOpen() && this.#earlyFailure === undefined;
   };
@@ -317,9 +410,12 @@ export class Connection {
   #onPacket = (packet: Packet): void => {
     if (!this.#isOpen()) return;
     // Any packet counts as activity for the keep alive [MQTT-3.1.2-22] / [MQTT-3.1.2-24] (v3.1.1).
-    this.#keepaliveTimer?.refresh();
+    this.#active = true;
     if (this.#state === 'connecting') {
-      if (this.#earlyFailure === undefined) this.#early.push(packet);
+      if (this.#earlyFailure === undefined) {
+        this.#early ??= [];
+        this.#early.push(packet);
+      }
       return;
     }
     try {
@@ -346,8 +442,8 @@ export class Connection {
     this.#state = 'closed';
     clearTimeout(this.#lingerTimer);
     const listeners = this.#closedListeners;
-    this.#closedListeners = [];
-    for (const listener of listeners) listener();
+    this.#closedListeners = undefined;
+    for (const listener of listeners ?? []) listener();
   };
 
   /** Stops reading for good (graceful shutdown); packets already received are still handled. */
@@ -384,12 +480,12 @@ export class Connection {
    * (possibly from another replica) and CONNACK is out.
    */
   beginConnect(accepted: AcceptedConnect, decide: Promise<Claim>): void {
-    clearTimeout(this.#connectTimer);
+    this.#clearConnectTimer();
     this.#state = 'connecting';
     this.#version = accepted.version;
     this.#clientId = accepted.clientId;
     this.#username = accepted.username;
-    this.#generateOptions = { protocolVersion: accepted.version };
+    this.#generateOptions = GENERATE_OPTIONS[accepted.version];
     this.connectedAt = Date.now();
     this.#updateFlow();
     decide.then(
@@ -398,9 +494,11 @@ export class Connection {
         if (this.#state !== 'connecting') return;
         if (AuthenticationFailedError.is(error)) {
           this.#countProtocolError(error);
+          this.context.instruments.authFailures.add(1, AUTH_FAILURE.badCredentials);
           this.refuse(accepted.version, Reason.BadUserNameOrPassword, error.message, 'bad user name or password');
         } else if (NotAuthorizedError.is(error)) {
           this.#countProtocolError(error);
+          this.context.instruments.authFailures.add(1, AUTH_FAILURE.notAuthorized);
           this.refuse(accepted.version, Reason.NotAuthorized, error.message, 'not authorized');
         } else {
           this.context.logger.warn({ err: error, clientId: accepted.clientId }, 'session not claimed');
@@ -422,12 +520,13 @@ export class Connection {
     this.#will = accepted.will;
     this.#sessionExpiry = accepted.sessionExpiry;
     this.#problemInformation = accepted.problemInformation;
-    this.outbound.receiveMaximum = accepted.receiveMaximum;
+    this.#receiveMaximum = accepted.receiveMaximum;
+    if (this.#outbound) this.#outbound.receiveMaximum = accepted.receiveMaximum;
     this.#clientMaxPacketSize = accepted.maximumPacketSize;
     this.#topicAliasMaximumOut = accepted.topicAliasMaximum;
     this.#generateOptions =
       accepted.maximumPacketSize === undefined
-        ? { protocolVersion: accepted.version }
+        ? GENERATE_OPTIONS[accepted.version]
         : { protocolVersion: accepted.version, maximumPacketSize: accepted.maximumPacketSize };
     this.#state = 'connected';
     this.context.register(this);
@@ -440,7 +539,7 @@ export class Connection {
     this.send(connack);
     if (accepted.keepalive > 0) {
       // [MQTT-3.1.2-22] / [MQTT-3.1.2-24] (v3.1.1): one and a half keep-alive periods.
-      this.#keepaliveTimer = setTimeout(() => this.#keepaliveExpired(accepted.keepalive), accepted.keepalive * 1500);
+      this.#keepalive = accepted.keepalive;
     }
     this.context.instruments.connections.add(1, this.#connectionAttributes());
     this.context.logger.info(
@@ -459,12 +558,14 @@ export class Connection {
       this.outbound.resume(record.out2);
       this.serially(() => this.subscriptions.restore(record.subs, parseShareQuietly));
     }
-    const early = this.#early;
-    this.#early = [];
+    const early = this.#early ?? [];
+    this.#early = undefined;
     for (const packet of early) {
       if (this.#state !== 'connected') break;
       this.#onPacket(packet);
     }
+    // The parser was for CONNECT: later packets mostly take the PUBLISH fast path.
+    this.#parser = undefined;
     const failure = this.#earlyFailure;
     if (failure) {
       // The packets before it were handled; now the bad input closes the connection.
@@ -477,7 +578,7 @@ export class Connection {
 
   /** Refuses a CONNECT with a CONNACK carrying `reason` (mapped to a 3.1.1 return code), then closes. */
   refuse(version: ProtocolLevel, reason: ReasonCode, detail: string, reasonString?: string): void {
-    clearTimeout(this.#connectTimer);
+    this.#clearConnectTimer();
     const connack: IConnackPacket =
       version === 5
         ? {
@@ -487,7 +588,7 @@ export class Connection {
             ...(reasonString !== undefined && { properties: { reasonString } }),
           }
         : { cmd: 'connack', sessionPresent: false, returnCode: connectReturnFor(reason) };
-    this.#generateOptions = { protocolVersion: version };
+    this.#generateOptions = GENERATE_OPTIONS[version];
     this.#writeNow(connack);
     this.context.logger.info({ version: PROTOCOL_VERSION_NAMES[version], reason: detail }, 'connection refused');
     this.#close({ reason: `refused: ${detail}` });
@@ -495,7 +596,7 @@ export class Connection {
 
   /** A CONNECT with a protocol level this broker does not speak [MQTT-3.1.2-2]. */
   #refuseProtocolLevel(level: number): void {
-    clearTimeout(this.#connectTimer);
+    this.#clearConnectTimer();
     // A newer client reads MQTT 5 CONNACKs (reason 0x84); an older one the 3.1.1 form (0x01).
     const bytes =
       (level & 0x7f) > 5
@@ -504,6 +605,22 @@ export class Connection {
     this.#stream.write(bytes);
     this.context.logger.info({ level }, 'connection refused: unsupported protocol level');
     this.#close({ reason: `unsupported protocol level ${level}` });
+  }
+
+  /**
+   * One tick of the broker's keep-alive sweep (one timer for every connection instead of one
+   * each): closes the connection after one and a half keep-alive periods without a packet
+   * [MQTT-3.1.2-22] / [MQTT-3.1.2-24] (v3.1.1), to within one tick of `tickMs`.
+   */
+  sweepKeepalive(tickMs: number): void {
+    if (this.#keepalive === 0 || this.#state !== 'connected') return;
+    if (this.#active) {
+      this.#active = false;
+      this.#idleMs = 0;
+      return;
+    }
+    this.#idleMs += tickMs;
+    if (this.#idleMs >= this.#keepalive * 1500) this.#keepaliveExpired(this.#keepalive);
   }
 
   #keepaliveExpired(seconds: number): void {
@@ -551,7 +668,7 @@ export class Connection {
   detached(): Promise<void> {
     if (this.#detached) return this.#detached;
     return new Promise((resolve) => {
-      this.#closedListeners.push(() => void (this.#detached ?? Promise.resolve()).then(resolve));
+      this.#onClosed(() => void (this.#detached ?? Promise.resolve()).then(resolve));
     });
   }
 
@@ -590,7 +707,12 @@ export class Connection {
   /** Resolves once the stream has closed. */
   closed(): Promise<void> {
     if (this.#state === 'closed') return Promise.resolve();
-    return new Promise((resolve) => this.#closedListeners.push(resolve));
+    return new Promise((resolve) => this.#onClosed(resolve));
+  }
+
+  #onClosed(listener: () => void): void {
+    this.#closedListeners ??= [];
+    this.#closedListeners.push(listener);
   }
 
   /** Destroys the stream at once (end of a graceful shutdown's grace period). */
@@ -613,8 +735,8 @@ export class Connection {
     const wasConnected = this.#state === 'connected';
     this.#state = 'closing';
     this.#closeInfo = info;
-    clearTimeout(this.#connectTimer);
-    clearTimeout(this.#keepaliveTimer);
+    this.#clearConnectTimer();
+    this.#keepalive = 0;
     if (info.disconnect !== undefined && wasConnected && this.#version === 5 && !info.abort) {
       this.#writeNow({
         cmd: 'disconnect',
@@ -638,8 +760,8 @@ export class Connection {
 
   /** Drops subscriptions and registrations, hands the session back, handles the Will, logs and counts once. */
   #cleanUp(wasConnected: boolean, info: CloseInfo): void {
-    this.#early = [];
-    this.outbound.close();
+    this.#early = undefined;
+    this.#outbound?.close();
     if (!wasConnected) {
       this.context.logger.debug({ reason: info.reason, code: info.error?.code }, 'connection closed before CONNACK');
       return;
@@ -671,7 +793,8 @@ export class Connection {
     const continues = expiry > 0 && session !== undefined && !session.lost;
     const takenOver = info.takenOver !== undefined || session?.lost === true;
     try {
-      await this.subscriptions.detach(continues || (takenOver && info.takenOver?.clean !== true));
+      if (this.#subscriptions)
+        await this.#subscriptions.detach(continues || (takenOver && info.takenOver?.clean !== true));
       if (session && !takenOver) {
         const final = await session.release(expiry, Date.now());
         if (final && expiry === 0) await this.context.discardSession(final, this.#clientId);
@@ -718,6 +841,7 @@ export class Connection {
         return false;
       }
       this.context.instruments.slowClients.add(1, TIER);
+      this.context.instruments.slowConsumersDropped.add(1, TIER);
       const error = new SlowClientError(buffered, this.context.settings.maxBufferedBytes);
       this.#close({ reason: error.message, error, abort: true });
       return false;
@@ -729,7 +853,7 @@ export class Connection {
       this.context.logger.warn({ err: error, clientId: this.#clientId, cmd: packet.cmd }, 'mqtt packet not encodable');
       return false;
     }
-    this.#stream.write(bytes);
+    this.#write(bytes);
     return true;
   }
 
@@ -774,46 +898,65 @@ export class Connection {
    */
   #sendPublish(message: Outgoing, id: number | undefined, dup: boolean): 'sent' | 'dropped' | 'closed' {
     if (this.#state !== 'connected') return 'closed';
-    const packet: IPublishPacket = {
-      cmd: 'publish',
-      topic: message.topic,
-      payload: message.payload,
-      qos: message.qos,
-      retain: message.retain,
-      dup,
-    };
-    if (id !== undefined) packet.messageId = id;
+    let bytes: Buffer | undefined;
+    let properties: PublishProperties | undefined;
     if (this.#version === 5) {
       const now = Date.now();
       if (message.meta.expiresAt !== undefined && message.meta.expiresAt <= now) {
         this.#drop('expired'); // [MQTT-3.3.2-5]
         return 'dropped';
       }
-      const properties = publishPropertiesFromMeta(message.meta, now) ?? {};
+      properties = publishPropertiesFromMeta(message.meta, now);
       if (message.subscriptionIds) {
+        properties ??= {};
         properties.subscriptionIdentifier =
           message.subscriptionIds.length === 1 ? message.subscriptionIds[0]! : [...message.subscriptionIds];
       }
-      if (this.#topicAliasMaximumOut > 0) {
-        const alias = this.#topicAliasesOut.get(message.topic);
-        if (alias !== undefined) {
-          packet.topic = '';
-          properties.topicAlias = alias;
-        } else if (this.#topicAliasesOut.size < this.#topicAliasMaximumOut) {
-          // MQTT 5 §3.3.2.3.4: the first PUBLISH on a topic sets the alias, later ones use it.
-          const assigned = this.#topicAliasesOut.size + 1;
-          this.#topicAliasesOut.set(message.topic, assigned);
-          properties.topicAlias = assigned;
-        }
-      }
-      if (Object.keys(properties).length > 0) packet.properties = properties;
     }
-    let bytes: Buffer;
-    try {
-      bytes = generate(packet, this.#generateOptions);
-    } catch (error) {
-      this.context.logger.warn({ err: error, clientId: this.#clientId }, 'publish not encodable');
-      return 'dropped';
+    let topic = message.topic;
+    if (this.#version === 5 && this.#topicAliasMaximumOut > 0) {
+      this.#topicAliasesOut ??= new Map();
+      const alias = this.#topicAliasesOut.get(message.topic);
+      if (alias !== undefined) {
+        topic = '';
+        properties ??= {};
+        properties.topicAlias = alias;
+      } else if (this.#topicAliasesOut.size < this.#topicAliasMaximumOut) {
+        // MQTT 5 §3.3.2.3.4: the first PUBLISH on a topic sets the alias, later ones use it.
+        const assigned = this.#topicAliasesOut.size + 1;
+        this.#topicAliasesOut.set(message.topic, assigned);
+        properties ??= {};
+        properties.topicAlias = assigned;
+      }
+    }
+    if (properties === undefined) {
+      // No properties: the bytes are the same for every recipient with this version, QoS
+      // and RETAIN, so they are encoded once per backbone message (identifier patched in).
+      const v5 = this.#version === 5;
+      bytes = message.cache
+        ? message.cache.packet(topic, message.payload, message.qos, message.retain, dup, v5, id)
+        : encodePublish(topic, message.payload, message.qos, message.retain, dup, v5, id ?? 0)?.bytes;
+      if (bytes === undefined) {
+        this.context.logger.warn({ clientId: this.#clientId }, 'publish not encodable');
+        return 'dropped';
+      }
+    } else {
+      const packet: IPublishPacket = {
+        cmd: 'publish',
+        topic,
+        payload: message.payload,
+        qos: message.qos,
+        retain: message.retain,
+        dup,
+        properties,
+      };
+      if (id !== undefined) packet.messageId = id;
+      try {
+        bytes = generate(packet, this.#generateOptions);
+      } catch (error) {
+        this.context.logger.warn({ err: error, clientId: this.#clientId }, 'publish not encodable');
+        return 'dropped';
+      }
     }
     if (this.#clientMaxPacketSize !== undefined && bytes.length > this.#clientMaxPacketSize) {
       this.#drop('too-large');
@@ -826,15 +969,33 @@ export class Connection {
         return 'dropped';
       }
       this.context.instruments.slowClients.add(1, TIER);
+      this.context.instruments.slowConsumersDropped.add(1, TIER);
       const error = new SlowClientError(buffered, this.context.settings.maxBufferedBytes);
       this.#close({ reason: error.message, error, abort: true });
       return 'closed';
     }
-    this.#stream.write(bytes);
-    this.context.instruments.messagesOut.add(1, QOS_ATTRIBUTES[message.qos]);
-    this.context.instruments.bytesOut.add(message.payload.length, TIER_ATTRIBUTES);
+    this.#write(bytes);
+    this.context.counts.out(message.qos, message.payload.length);
     return 'sent';
   }
+
+  /**
+   * Writes `bytes`, corked until the end of this tick: every packet produced while handling
+   * one batch of input or deliveries leaves in one writev system call.
+   */
+  #write(bytes: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#stream.cork();
+      process.nextTick(this.#uncork);
+    }
+    this.#stream.write(bytes);
+  }
+
+  #uncork = (): void => {
+    this.#corked = false;
+    this.#stream.uncork();
+  };
 
   // ---------------------------------------------------------------- inbound acknowledgements
 
@@ -890,10 +1051,28 @@ export class Connection {
     }
     const stored = message.stored;
     if (stored && stored.deliveryCount > 1) {
+      if (message.persistent) this.context.instruments.redeliveries.add(1, SESSION_REDELIVERY);
       const existing = this.outbound.holds(stored.seq, stored.stream);
       if (existing) {
         // The consumer's ack wait passed while the client holds it: never resend on a live connection.
         existing.stored = stored;
+        return;
+      }
+    }
+    if (message.persistent && stored) {
+      // A session consumer's message: its own latency and deliver span (one recipient).
+      recordDeliveryLatency(this.context.instruments, message.meta, message.meta.qos ?? 1);
+      if (this.context.tracing.enabled) {
+        const traced = startDelivery(this.context.tracing, message.meta, {
+          topic: message.topic,
+          qos: message.qos,
+          recipients: 1,
+          clientId: this.#clientId,
+          messageId: stored.seq,
+          bodySize: message.payload.length,
+        });
+        this.outbound.enqueue({ ...message, meta: traced.meta });
+        traced.span.end();
         return;
       }
     }
@@ -908,19 +1087,33 @@ export class Connection {
     cls: QosClass,
     meta: MessageMeta,
     publishedQos: 0 | 1 | 2,
+    cache: PublishCache,
   ): void {
     if (this.#state !== 'connected') return;
-    this.subscriptions.deliverLive(tap, message, topic, cls, meta, publishedQos);
+    this.subscriptions.deliverLive(tap, message, topic, cls, meta, publishedQos, cache);
   }
 
   /** A message for shared subscription `shareFilter` (live or from the group's consumer). */
   deliverShared(shareFilter: string, message: BackboneMessage, stored: DeliveredMessage | undefined): boolean {
     if (this.#state !== 'connected') return false;
-    const entry = this.subscriptions.entries.get(shareFilter);
+    const entry = this.#subscriptions?.entries.get(shareFilter);
     const topic = entry && this.context.topicOf(message.subject);
     if (!entry || topic === undefined) return false;
-    const meta = this.context.decodeMeta(message);
+    let meta = this.context.decodeMeta(message);
     const publishedQos = meta.qos ?? (stored ? 1 : 0);
+    if (stored && stored.deliveryCount > 1) this.context.instruments.redeliveries.add(1, SHARED_REDELIVERY);
+    recordDeliveryLatency(this.context.instruments, meta, publishedQos);
+    let span: Span | undefined;
+    if (this.context.tracing.enabled) {
+      ({ span, meta } = startDelivery(this.context.tracing, meta, {
+        topic,
+        qos: publishedQos,
+        recipients: 1,
+        clientId: this.#clientId,
+        messageId: stored?.seq,
+        bodySize: message.payload.length,
+      }));
+    }
     this.enqueue({
       topic,
       payload: toBuffer(message.payload),
@@ -930,12 +1123,13 @@ export class Connection {
       ...(stored && { stored }),
       ...(entry.id !== undefined && { subscriptionIds: [entry.id] }),
     });
+    span?.end();
     return true;
   }
 
   /** Outbound QoS 1/2 deliveries awaiting acknowledgement. */
   get inFlight(): number {
-    return this.outbound.inFlight;
+    return this.#outbound?.inFlight ?? 0;
   }
 
   /** Why the connection closed, once it has. */

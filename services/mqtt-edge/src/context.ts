@@ -1,9 +1,9 @@
 import type { Backbone, BackboneMessage, DeliveredMessage, LocalFanout, MeshLayout } from '@protomesh/backbone';
 import type { MessageMeta } from '@protomesh/envelope';
-import type { Logger } from '@protomesh/telemetry';
+import type { Logger, Tracing } from '@protomesh/telemetry';
 import type { MqttAuth } from './auth.js';
 import type { Connection } from './connection.js';
-import type { MqttInstruments } from './metrics.js';
+import type { MessageCounts, MqttInstruments } from './metrics.js';
 import type { Publisher } from './publisher.js';
 import type { RetainedStore } from './retained.js';
 import type { ConsumerSet } from './session/consumers.js';
@@ -70,7 +70,11 @@ export interface BrokerContext {
   readonly node: string;
   readonly fanout: LocalFanout<SubscriptionTap>;
   readonly instruments: MqttInstruments;
+  /** Per-message counts, batched into `instruments` once per event-loop turn. */
+  readonly counts: MessageCounts;
   readonly logger: Logger;
+  /** This instance's tracing (`enabled` false when nothing is exported). */
+  readonly tracing: Tracing;
   readonly publisher: Publisher;
   readonly retained: RetainedStore;
   readonly wills: Wills;

@@ -3,6 +3,7 @@
  * parses them, so the size limit is enforced from the fixed header alone: a client that
  * announces a 10 MB packet is refused after 2–5 bytes, never buffered (MQTT 5 §3.1.2.11.4).
  */
+import type { IPublishPacket, QoS } from 'mqtt-packet';
 
 /** Why the stream cannot be framed. */
 export type FrameProblem =
@@ -107,4 +108,48 @@ export function connectProtocolLevel(packet: Buffer): number | undefined {
   if (nameAt + 2 > packet.length) return undefined;
   const levelAt = nameAt + 2 + packet.readUInt16BE(nameAt);
   return levelAt < packet.length ? packet[levelAt] : undefined;
+}
+
+/**
+ * Decodes a whole PUBLISH packet without properties (every MQTT 3.1.1 PUBLISH, and MQTT 5
+ * ones with a zero-length property block) straight from its bytes — the hot path, which
+ * mqtt-packet's general parser would copy through a buffer list. The payload is a view of
+ * `bytes`. Returns `undefined` for an MQTT 5 packet with properties (the general parser
+ * handles it), or the reason when the packet is malformed (same checks as mqtt-packet).
+ */
+export function decodePublish(bytes: Buffer, v5: boolean): IPublishPacket | string | undefined {
+  const first = bytes[0]!;
+  const qos = (first >> 1) & 0x03;
+  // [MQTT-3.3.1-4]: both QoS bits set is malformed.
+  if (qos === 3) return 'Packet must not have both QoS bits set to 1';
+  let pos = 1;
+  while ((bytes[pos]! & 0x80) !== 0) pos++;
+  pos++;
+  const length = bytes.length - pos;
+  if (pos + 2 > bytes.length) return 'Cannot parse topic';
+  const topicEnd = pos + 2 + bytes.readUInt16BE(pos);
+  if (topicEnd > bytes.length) return 'Cannot parse topic';
+  const topic = bytes.toString('utf8', pos + 2, topicEnd);
+  pos = topicEnd;
+  let messageId: number | undefined;
+  if (qos > 0) {
+    if (pos + 2 > bytes.length) return 'Cannot parse messageId';
+    messageId = bytes.readUInt16BE(pos);
+    pos += 2;
+  }
+  if (v5) {
+    if (pos >= bytes.length || bytes[pos] !== 0) return undefined; // properties: general parser
+    pos += 1;
+  }
+  const packet: IPublishPacket = {
+    cmd: 'publish',
+    retain: (first & 0x01) !== 0,
+    qos: qos as QoS,
+    dup: (first & 0x08) !== 0,
+    topic,
+    payload: bytes.subarray(pos),
+  };
+  (packet as { length?: number }).length = length;
+  if (messageId !== undefined) packet.messageId = messageId;
+  return packet;
 }

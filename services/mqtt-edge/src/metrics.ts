@@ -38,3 +38,63 @@ export const TIER_ATTRIBUTES = Object.freeze({ tier: 'mqtt' });
 export const QOS_ATTRIBUTES: readonly Readonly<{ tier: string; qos: number }>[] = [0, 1, 2].map((qos) =>
   Object.freeze({ tier: 'mqtt', qos }),
 );
+
+/** Attributes of the auth failure counter by reason (docs/telemetry.md). */
+export const AUTH_FAILURE = Object.freeze({
+  badCredentials: Object.freeze({ tier: 'mqtt', reason: 'bad_credentials' }),
+  notAuthorized: Object.freeze({ tier: 'mqtt', reason: 'not_authorized' }),
+  aclDenied: Object.freeze({ tier: 'mqtt', reason: 'acl_denied' }),
+});
+
+/**
+ * Message and byte counts of the hot path, added to the OpenTelemetry counters once per
+ * event-loop turn instead of once per message (an `add` hashes its attributes each time).
+ */
+export class MessageCounts {
+  readonly #instruments: MqttInstruments;
+  readonly #in = [0, 0, 0];
+  readonly #out = [0, 0, 0];
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #scheduled = false;
+
+  constructor(instruments: MqttInstruments) {
+    this.#instruments = instruments;
+  }
+
+  /** One message received from a client at `qos` with `bytes` of payload. */
+  in(qos: number, bytes: number): void {
+    this.#in[qos]! += 1;
+    this.#bytesIn += bytes;
+    this.#schedule();
+  }
+
+  /** One message sent to a client at `qos` with `bytes` of payload. */
+  out(qos: number, bytes: number): void {
+    this.#out[qos]! += 1;
+    this.#bytesOut += bytes;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Adds what was counted since the last flush to the instruments. */
+  flush = (): void => {
+    this.#scheduled = false;
+    const instruments = this.#instruments;
+    for (let qos = 0; qos < 3; qos++) {
+      if (this.#in[qos]! > 0) instruments.messagesIn.add(this.#in[qos]!, QOS_ATTRIBUTES[qos]);
+      if (this.#out[qos]! > 0) instruments.messagesOut.add(this.#out[qos]!, QOS_ATTRIBUTES[qos]);
+      this.#in[qos] = 0;
+      this.#out[qos] = 0;
+    }
+    if (this.#bytesIn > 0) instruments.bytesIn.add(this.#bytesIn, TIER_ATTRIBUTES);
+    if (this.#bytesOut > 0) instruments.bytesOut.add(this.#bytesOut, TIER_ATTRIBUTES);
+    this.#bytesIn = 0;
+    this.#bytesOut = 0;
+  };
+}

@@ -16,6 +16,7 @@
  */
 import type { DeliveredMessage } from '@protomesh/backbone';
 import type { MessageMeta } from '@protomesh/envelope';
+import type { PublishCache } from './publish-encoder.js';
 import type { MutableSessionRecord, StoredOutbound } from './session/record.js';
 
 /** Largest packet identifier; identifiers run 1..65,535 (MQTT 5 §2.2.1). */
@@ -36,6 +37,8 @@ export interface Outgoing {
   stored?: DeliveredMessage;
   /** Keep the QoS 2 state in the session record (a persistent session's own consumer). */
   readonly persistent?: boolean;
+  /** PUBLISH bytes shared by every local recipient of the same backbone message. */
+  readonly cache?: PublishCache;
 }
 
 /** What the outbound flows need from their connection. */

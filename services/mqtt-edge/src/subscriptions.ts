@@ -15,6 +15,7 @@ import { decodeMeta, type MessageMeta } from '@protomesh/envelope';
 import { filterToSubjects, type QosClass, subjectMatches, subjectToTopic, topicMatches } from '@protomesh/topic-map';
 import type { SubscriptionTap } from './context.js';
 import type { Outgoing } from './outbound.js';
+import type { PublishCache } from './publish-encoder.js';
 import type { ConsumerSet } from './session/consumers.js';
 import { type MutableSessionRecord, type StoredSubscription, sessionConsumerName } from './session/record.js';
 
@@ -270,6 +271,7 @@ export class Subscriptions {
     cls: QosClass,
     meta: MessageMeta,
     publishedQos: 0 | 1 | 2,
+    cache?: PublishCache,
   ): void {
     const local = meta.originTier === 'mqtt' && meta.originClient === this.#host.clientId();
     let granted = -1;
@@ -303,6 +305,7 @@ export class Subscriptions {
       retain,
       meta,
       ...(ids && { subscriptionIds: ids }),
+      ...(cache && { cache }),
     });
   }
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { messageOf } from '@protomesh/errors';
+import { failSpan, injectTraceHeaders, startPublishSpan, traceFromUserProperties } from '@protomesh/telemetry';
 import { SubjectTooLongError, validateTopicName } from '@protomesh/topic-map';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { AckOutcome, Connection } from '../connection.js';
+import type { Span } from '../delivery-telemetry.js';
 import {
   NotAuthorizedError,
   PayloadFormatInvalidError,
@@ -13,7 +15,7 @@ import {
   TopicNameInvalidError,
   TopicReservedError,
 } from '../errors.js';
-import { QOS_ATTRIBUTES, TIER_ATTRIBUTES } from '../metrics.js';
+import { AUTH_FAILURE } from '../metrics.js';
 import { isValidUtf8 } from '../properties.js';
 import { Reason } from '../reason-codes.js';
 
@@ -66,8 +68,9 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
   }
   try {
-    // [MQTT-3.3.2-1] [MQTT-3.3.2-2]: a non-empty topic name without wildcard characters.
-    validateTopicName(topic);
+    // [MQTT-3.3.2-1] [MQTT-3.3.2-2]: a non-empty topic name without wildcard characters
+    // (a topic the publisher has mapped recently was valid then).
+    if (!connection.context.publisher.knows(topic)) validateTopicName(topic);
   } catch (error) {
     connection.fail(new TopicNameInvalidError(topic, messageOf(error), { cause: error }), Reason.TopicNameInvalid);
     return;
@@ -113,11 +116,29 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     // the message is acknowledged and dropped (as Mosquitto does).
     const error = new NotAuthorizedError('publish to', topic);
     connection.context.instruments.protocolErrors.add(1, { ...TIER, code: error.code });
+    connection.context.instruments.authFailures.add(1, AUTH_FAILURE.aclDenied);
     if (qos !== 0) refuse(connection, qos, id, Reason.NotAuthorized, error.message);
     return;
   }
 
   const instruments = connection.context.instruments;
+  // One PRODUCER span per client PUBLISH, child of the trace the client sent in its MQTT 5
+  // user properties; with tracing off the client's trace context is forwarded as it is.
+  const tracing = connection.context.tracing;
+  const carried = v5 ? traceFromUserProperties(properties?.userProperties) : undefined;
+  let span: Span | undefined;
+  if (tracing.enabled) {
+    span = startPublishSpan(tracing, {
+      system: 'mqtt',
+      destination: topic,
+      clientId: connection.clientId,
+      qos,
+      tier: 'mqtt',
+      bodySize: payload.length,
+      parent: carried,
+    });
+  }
+  const trace = span ? injectTraceHeaders(span) : carried;
   const session = qos === 2 && connection.persistent ? connection.session : undefined;
   let stored: Promise<void> | undefined;
   const publish = {
@@ -145,7 +166,7 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
               record.in2[key] = nonce;
             });
         stored = ready
-          .then(() => connection.context.publisher.publish(publish, payload, { msgId: `q2-${nonce}` }))
+          .then(() => connection.context.publisher.publish(publish, payload, { msgId: `q2-${nonce}`, trace }))
           .then(() =>
             connection.updateSession((record) => {
               if (record.in2[key] === nonce) record.in2[key] = `${nonce}${STORED_MARK}`;
@@ -153,9 +174,10 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
           );
       }
     } else {
-      stored = connection.context.publisher.publish(publish, payload);
+      stored = connection.context.publisher.publish(publish, payload, { trace });
     }
   } catch (error) {
+    if (span) failSpan(span, error);
     if (SubjectTooLongError.is(error)) {
       // The topic cannot become a subject: longer than a NATS subject may be.
       connection.fail(new TopicNameInvalidError(topic, messageOf(error), { cause: error }), Reason.TopicNameInvalid);
@@ -169,8 +191,16 @@ export function handlePublish(connection: Connection, packet: IPublishPacket): v
     }
     stored = Promise.reject(error);
   }
-  instruments.messagesIn.add(1, QOS_ATTRIBUTES[qos]);
-  instruments.bytesIn.add(payload.length, TIER_ATTRIBUTES);
+  connection.context.counts.in(qos, payload.length);
+  if (span) {
+    const done = span;
+    if (stored)
+      stored.then(
+        () => done.end(),
+        (error: unknown) => failSpan(done, error),
+      );
+    else done.end();
+  }
   if (qos === 0) {
     // A QoS 0 RETAIN store is not acknowledged; a failure is only counted.
     stored?.catch((error: unknown) => {

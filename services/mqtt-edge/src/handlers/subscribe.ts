@@ -3,6 +3,7 @@ import { filterToSubjects, isValidTopicFilter, parseSharedSubscription } from '@
 import type { ISubscribePacket, ISubscription } from 'mqtt-packet';
 import type { Connection } from '../connection.js';
 import { ProtocolViolationError, SessionTakenOverError } from '../errors.js';
+import { AUTH_FAILURE } from '../metrics.js';
 import { Reason, SUBACK_FAILURE_V3 } from '../reason-codes.js';
 import type { SubscriptionOptions } from '../subscriptions.js';
 import { toBuffer } from '../subscriptions.js';
@@ -99,6 +100,7 @@ function planOne(
     return { filter, refused: invalid, retainHandling };
   }
   if (!connection.context.auth.authorizer.canSubscribe(connection.identity, filter)) {
+    connection.context.instruments.authFailures.add(1, AUTH_FAILURE.aclDenied);
     // Denied by the ACL: 0x80 for 3.1.1; MQTT_DENY_SUBSCRIBE_CODE (0x87 by default) for 5.
     return { filter, refused: v5 ? connection.context.settings.denySubscribeCode : SUBACK_FAILURE_V3, retainHandling };
   }

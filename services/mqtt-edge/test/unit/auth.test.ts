@@ -70,6 +70,7 @@ describe('authentication', () => {
     expect(bad5.connack.reasonCode).toBe(Reason.BadUserNameOrPassword);
     const bad4 = await h.connect({ version: 4, username: 'mallory', password: Buffer.from('x') });
     expect(bad4.connack.returnCode).toBe(ConnectReturn.BadUserNameOrPassword);
+    expect(await h.metrics.render()).toMatch(/protomesh_auth_failures_total\{[^}]*reason="bad_credentials"[^}]*\} 2/);
   });
 
   it('accepts a JWT as the password; an expired or forged one is refused (0x86)', async () => {
@@ -108,6 +109,7 @@ describe('authorization (ACL file with %c / %u, JWT claims)', () => {
     // Nothing of the above reached the watcher; its own topic does.
     publish(watcher, 'devices/watch/ok', 'seen');
     expect((await watcher.next('publish')).topic).toBe('devices/watch/ok');
+    expect(await h.metrics.render()).toMatch(/protomesh_auth_failures_total\{[^}]*reason="acl_denied"[^}]*\} 2/);
   });
 
   it('denied subscribe: 0x80 (3.1.1), 0x87 (5) or 0x80 (5) with MQTT_DENY_SUBSCRIBE_CODE', async () => {

@@ -178,10 +178,14 @@ describe('backpressure', () => {
       'QoS 0 deliveries dropped',
     );
     expect(serverSide.destroyed).toBe(false);
-    pub.send({ cmd: 'publish', topic: 'flood', payload: chunk, qos: 1, messageId: 5, retain: false, dup: false });
-    await pub.next('puback');
+    // QoS 1 deliveries cannot be dropped: once one finds the buffer over the limit, the client is closed.
+    for (let id = 5; id < 15; id++) {
+      pub.send({ cmd: 'publish', topic: 'flood', payload: chunk, qos: 1, messageId: id, retain: false, dup: false });
+      await pub.next('puback');
+    }
     // The client never reads, so only the broker's side shows the close.
     await waitFor(() => serverSide.destroyed, 'the slow client closed');
     expect(await h.metrics.render()).toMatch(/protomesh_slow_clients_closed_total\{[^}]*\} 1/);
+    expect(await h.metrics.render()).toMatch(/protomesh_slow_consumers_dropped_total\{[^}]*\} 1/);
   });
 });

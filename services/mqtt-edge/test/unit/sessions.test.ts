@@ -192,6 +192,10 @@ describe('persistent sessions', () => {
     const resent = await again.client.next('publish');
     expect(resent).toMatchObject({ topic: 'dup/1', qos: 1, dup: true });
     expect(resent.payload.toString()).toBe('once');
+    // docs/telemetry.md: a JetStream redelivery is counted.
+    expect(await h.metrics.render()).toMatch(
+      /protomesh_jetstream_redeliveries_total\{[^}]*consumer="session"[^}]*\} 1/,
+    );
   });
 
   it('[MQTT-4.4.0-1] QoS 2 out: an unanswered PUBLISH comes back with its packet identifier and DUP; after PUBREC only PUBREL', async () => {
