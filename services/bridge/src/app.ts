@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LEASE_TTL_MS } from '@protomesh/backbone';
 import type { ServiceDeps } from '@protomesh/runtime';
-import { ServiceMetrics } from '@protomesh/telemetry';
+import { disabledTracing, ServiceMetrics } from '@protomesh/telemetry';
 import type { Tier } from '@protomesh/topic-map';
 import { RetainedWriter } from './carry.js';
 import { type CrossingPlan, planCrossing, type SourceMessage } from './crossing.js';
@@ -157,6 +157,8 @@ class BridgeApp implements Bridge {
       layout,
       metrics: this.#bridgeMetrics,
       logger: deps.logger,
+      tracing: deps.tracing ?? disabledTracing('bridge'),
+      replicaId: this.replicaId,
       retained: new RetainedWriter(deps.backbone, layout),
       maxHops: config.bridge.maxHops,
       now: Date.now,

@@ -61,6 +61,8 @@ const L_EXPIRES = HEADER.expiresAt.toLowerCase();
 const L_CONTENT_TYPE = HEADER.contentType.toLowerCase();
 const L_FORMAT = HEADER.payloadFormat.toLowerCase();
 const L_PROP = HEADER.userProperty.toLowerCase();
+const L_TRACEPARENT = HEADER.traceparent.toLowerCase();
+const L_TRACESTATE = HEADER.tracestate.toLowerCase();
 
 /** What the plan reads of the source headers in one pass. */
 interface HeaderFacts {
@@ -240,4 +242,25 @@ export function planCrossing(route: CompiledRoute, message: SourceMessage, ctx: 
   headers.push(...encodeMeta(meta));
   headers.push(...encodeMeta({ route: facts.routes ? `${facts.routes},${route.id}` : route.id, hops: hops + 1 }));
   return { kind: 'cross', tier: route.to.tier, topic, subject, qos, retain, payload, headers, retainedSubject };
+}
+
+/**
+ * `plan` with the trace context of the bridge's forward span: the source's `traceparent`
+ * and `tracestate` headers are replaced (W3C Trace Context §3.2: each hop writes its own
+ * parent id), every other header is kept as is (`Mesh-Published-At` included, so delivery
+ * latency stays end to end). An empty carrier (tracing off) leaves the plan unchanged.
+ */
+export function withTraceHeaders(
+  plan: Extract<CrossingPlan, { kind: 'cross' }>,
+  carrier: { readonly traceparent?: string | undefined; readonly tracestate?: string | undefined },
+): Extract<CrossingPlan, { kind: 'cross' }> {
+  if (carrier.traceparent === undefined) return plan;
+  const headers: Array<[string, string]> = [];
+  for (const header of plan.headers) {
+    const lower = header[0].toLowerCase();
+    if (lower !== L_TRACEPARENT && lower !== L_TRACESTATE) headers.push(header);
+  }
+  const { traceparent, tracestate } = carrier;
+  headers.push(...encodeMeta(tracestate === undefined ? { traceparent } : { traceparent, tracestate }));
+  return { ...plan, headers };
 }

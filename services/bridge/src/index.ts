@@ -11,7 +11,7 @@ export { DEAD_LETTER_HEADER, deadLetterSubject } from './carry.js';
 export type { CompiledCondition, ConditionOp, RouteCondition } from './condition.js';
 export { CONDITION_OPS, compileCondition } from './condition.js';
 export type { CrossingPlan, PlanContext, SkipReason, SourceMessage } from './crossing.js';
-export { planCrossing, targetQos } from './crossing.js';
+export { planCrossing, targetQos, withTraceHeaders } from './crossing.js';
 export { partitionOf } from './cursors.js';
 export { BRIDGE_ERRORS, RouteCycleError, RouteDuplicateError, RouteInvalidError, RoutesFileError } from './errors.js';
 export type { Outcome, RouteCounters } from './metrics.js';

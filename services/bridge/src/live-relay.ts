@@ -9,9 +9,11 @@
  * between two route sets is lost or seen by both.
  */
 import type { BackboneMessage, Subscription } from '@protomesh/backbone';
+import { traceLogFields } from '@protomesh/telemetry';
 import { filterToSubjects, subjectToTopic, TIERS, type Tier } from '@protomesh/topic-map';
 import { carry, publishDeadLetter } from './carry.js';
 import { planCrossing } from './crossing.js';
+import { ProcessTrace } from './message-trace.js';
 import { TokenBucket } from './rate-limit.js';
 import type { RelayContext } from './relay-context.js';
 import type { CompiledRoute } from './routes.js';
@@ -102,13 +104,19 @@ export class LiveRelay {
   }
 
   #relay(tier: Tier, message: BackboneMessage): void {
-    const { backbone, layout, metrics, retained, logger } = this.#ctx;
+    const { backbone, layout, metrics, retained, logger, tracing } = this.#ctx;
     const routes = this.#routes.get(tier);
     if (!routes) return;
     metrics.received(tier, '0', message.payload.byteLength);
     const source = subjectToTopic(layout.prefix, message.subject);
     if (source?.cls !== '0') {
-      for (const route of routes) metrics.outcome(route.id, 'invalid');
+      const trace = tracing.enabled ? this.#trace(tier, message) : undefined;
+      for (const route of routes) {
+        metrics.outcome(route.id, 'invalid');
+        trace?.route(route.id);
+        trace?.settle('invalid');
+      }
+      trace?.done();
       return;
     }
     const input = { tier, cls: '0' as const, topic: source.topic, payload: message.payload, headers: message.headers };
@@ -118,39 +126,59 @@ export class LiveRelay {
       maxHops: this.#ctx.maxHops,
       now: this.#ctx.now(),
     };
+    // One process span per source message, started at the first route it concerns.
+    let trace: ProcessTrace | undefined;
     for (const route of routes) {
       const plan = planCrossing(route, input, ctx);
+      if (plan.kind === 'no_match') continue;
+      // A message this bridge already carried coming back (loop prevention) is not worked on: no span.
+      if (tracing.enabled && !(plan.kind === 'skip' && plan.reason === 'skipped_loop')) {
+        trace ??= this.#trace(tier, message);
+        trace.route(route.id);
+      }
       switch (plan.kind) {
-        case 'no_match':
-          continue;
         case 'skip':
           metrics.outcome(route.id, plan.reason);
+          trace?.settle(plan.reason);
           continue;
         case 'dead_letter':
           publishDeadLetter(backbone, layout.prefix, route, input, plan.error);
           metrics.outcome(route.id, 'dead_lettered');
+          trace?.settle('dead_lettered');
           continue;
         case 'cross': {
           const bucket = this.#buckets.get(route.id)?.bucket;
           if (bucket && !bucket.take()) {
             metrics.outcome(route.id, 'rate_limited'); // QoS 0 is at most once: over the rate it is dropped
+            trace?.settle('rate_limited');
             continue;
           }
-          const sent = carry(backbone, layout, retained, plan, undefined);
+          const forward = trace?.forward(route.id, plan);
+          const sent = carry(backbone, layout, retained, forward?.plan ?? plan, undefined);
           const cls = plan.qos === 0 ? '0' : '1';
           sent.then(
             () => {
               metrics.outcome(route.id, 'bridged');
               metrics.sent(plan.tier, cls, plan.payload.byteLength);
+              if (forward) trace?.forwarded(forward.span, 'bridged');
             },
             (error: unknown) => {
               // The backbone is closing or the target refused it: QoS 0 is at most once.
               metrics.outcome(route.id, 'failed', true);
-              logger.debug({ err: error, route: route.id }, 'bridge QoS 0 crossing failed');
+              logger.debug(
+                { err: error, route: route.id, ...(forward ? traceLogFields(forward.span) : {}) },
+                'bridge QoS 0 crossing failed',
+              );
+              if (forward) trace?.forwarded(forward.span, 'failed', error);
             },
           );
         }
       }
     }
+    trace?.done();
+  }
+
+  #trace(tier: Tier, message: BackboneMessage): ProcessTrace {
+    return new ProcessTrace(this.#ctx.tracing, { tier, message, clientId: this.#ctx.replicaId });
   }
 }

@@ -9,6 +9,12 @@ type Observer = Parameters<Parameters<ObservableGauge['addCallback']>[0]>[0];
 /** How often summed tier counters reach the shared instruments, in ms. */
 export const TIER_COUNTER_FLUSH_MS = 1_000;
 
+/** `protomesh_jetstream_redeliveries{tier, consumer}` attributes of the route readers, per source tier (constants: no allocation per message). */
+const REDELIVERY_ATTRS: Record<Tier, { readonly tier: Tier; readonly consumer: 'route' }> = {
+  mqtt: { tier: 'mqtt', consumer: 'route' },
+  ws: { tier: 'ws', consumer: 'route' },
+};
+
 /** What happened to one message on one route (the `outcome` label). */
 export type Outcome =
   | 'bridged'
@@ -61,8 +67,8 @@ const FIELD: Record<Outcome, keyof RouteCounters | undefined> = {
 
 /**
  * The bridge's telemetry points: the shared tier instruments plus
- * `protomesh_bridge_messages{route, outcome}`, `protomesh_bridge_partitions_held{route}` and
- * `protomesh_bridge_consumer_lag{route}`.
+ * `protomesh_bridge_messages{route, outcome}`, `protomesh_bridge_partitions_held{route}`,
+ * `protomesh_bridge_consumer_lag{route}` and `protomesh_jetstream_redeliveries{tier, consumer="route"}`.
  */
 export class BridgeMetrics {
   readonly #service: ServiceMetrics;
@@ -111,6 +117,13 @@ export class BridgeMetrics {
     this.#consumerLag.addCallback(this.#observeLag);
     this.#observeBackbone = (result) => result.observe(backboneReady() ? 1 : 0);
     service.instruments.backboneConnected.addCallback(this.#observeBackbone);
+    // Both series exist from the start, so a dashboard shows 0 rather than no data.
+    for (const attrs of Object.values(REDELIVERY_ATTRS)) service.instruments.redeliveries.add(0, attrs);
+  }
+
+  /** A route reader got a message again (JetStream delivery count > 1). */
+  redelivered(tier: Tier): void {
+    this.#service.instruments.redeliveries.add(1, REDELIVERY_ATTRS[tier]);
   }
 
   /** Counts one message on `route` with `outcome`; `matched` says whether it counts as matched. */

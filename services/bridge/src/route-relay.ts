@@ -15,10 +15,12 @@
  * the last cursor write, which the target's deduplication (`<stream>:<seq>:<route>`) drops.
  */
 import type { ConsumerHandle, DeliveredMessage } from '@protomesh/backbone';
+import { traceLogFields } from '@protomesh/telemetry';
 import { subjectToTopic } from '@protomesh/topic-map';
 import { type Crossing, carry, publishDeadLetter } from './carry.js';
 import { planCrossing } from './crossing.js';
 import { partitionOf } from './cursors.js';
+import { ProcessTrace } from './message-trace.js';
 import { TokenBucket } from './rate-limit.js';
 import type { RelayContext } from './relay-context.js';
 import type { CompiledRoute } from './routes.js';
@@ -28,6 +30,8 @@ interface Entry {
   readonly seq: number;
   readonly message: DeliveredMessage;
   state: 'waiting' | 'pending' | 'done' | 'failed';
+  /** The message's process span (tracing on only). */
+  readonly trace: ProcessTrace | undefined;
 }
 
 /** An owned partition. */
@@ -261,6 +265,7 @@ export class RouteRelay {
       return;
     }
     if (message.seq >= this.#readerNext) this.#readerNext = message.seq + 1;
+    if (message.deliveryCount > 1) this.#ctx.metrics.redelivered(this.route.from.tier);
     const p = partitionOf(message.subject, this.#options.partitions);
     const part = this.#parts.get(p);
     if (part === undefined || part.releasing || part.rewind || message.seq < part.next) {
@@ -268,12 +273,13 @@ export class RouteRelay {
       return;
     }
     part.next = message.seq + 1;
-    const { metrics, layout, backbone, now, maxHops } = this.#ctx;
+    const { metrics, layout, backbone, now, maxHops, tracing } = this.#ctx;
     const route = this.route;
     metrics.received(route.from.tier, '1', message.payload.byteLength);
     const source = subjectToTopic(layout.prefix, message.subject);
     if (source?.cls !== '1') {
       metrics.outcome(route.id, 'invalid'); // not a mesh subject (a plain NATS publisher's own escaping)
+      if (tracing.enabled) this.#trace(message).settle('invalid');
       ack(message);
       return;
     }
@@ -288,6 +294,8 @@ export class RouteRelay {
         return;
       case 'skip':
         metrics.outcome(route.id, plan.reason);
+        // A message this bridge already carried coming back (loop prevention) is not worked on: no span.
+        if (tracing.enabled && plan.reason !== 'skipped_loop') this.#trace(message).settle(plan.reason);
         ack(message);
         return;
       case 'dead_letter':
@@ -299,10 +307,12 @@ export class RouteRelay {
           plan.error,
         );
         metrics.outcome(route.id, 'dead_lettered');
+        if (tracing.enabled) this.#trace(message).settle('dead_lettered');
         ack(message);
         return;
       case 'cross': {
-        const entry: Entry = { seq: message.seq, message, state: 'waiting' };
+        const trace = tracing.enabled ? this.#trace(message) : undefined;
+        const entry: Entry = { seq: message.seq, message, state: 'waiting', trace };
         part.queue.push(entry);
         if (this.#bucket && (this.#waiting.length > 0 || !this.#bucket.take())) {
           // Over the rate: wait (QoS 1 is never dropped); order kept by the FIFO.
@@ -322,7 +332,10 @@ export class RouteRelay {
         this.#drainTimer = undefined;
         while (this.#waiting.length > 0 && this.#bucket!.take()) {
           const { entry, plan, part } = this.#waiting.shift()!;
-          if (this.#parts.get(this.#partOf(entry)) !== part || this.#failed) continue; // released meanwhile
+          if (this.#parts.get(this.#partOf(entry)) !== part || this.#failed) {
+            entry.trace?.span.end(); // released meanwhile: the next owner processes it
+            continue;
+          }
           this.#issue(entry, plan, part);
         }
         if (this.#waiting.length > 0) this.#scheduleDrain();
@@ -341,9 +354,11 @@ export class RouteRelay {
     const { backbone, layout, metrics, retained } = this.#ctx;
     const route = this.route;
     const message = entry.message;
+    const forward = entry.trace?.forward(route.id, plan);
     // Stream, sequence and route identify this crossing: a repeat stores nothing new.
-    carry(backbone, layout, retained, plan, `${message.stream}:${message.seq}:${route.id}`).then(
+    carry(backbone, layout, retained, forward?.plan ?? plan, `${message.stream}:${message.seq}:${route.id}`).then(
       () => {
+        if (forward) entry.trace?.forwarded(forward.span, 'bridged');
         this.#outstanding -= 1;
         entry.state = 'done';
         metrics.outcome(route.id, 'bridged');
@@ -352,6 +367,7 @@ export class RouteRelay {
         this.#settled(part);
       },
       (error: unknown) => {
+        if (forward) entry.trace?.forwarded(forward.span, 'failed', error);
         this.#outstanding -= 1;
         entry.state = 'failed';
         metrics.outcome(route.id, 'failed');
@@ -359,7 +375,7 @@ export class RouteRelay {
         if (!this.#failed) {
           this.#failed = true;
           this.#ctx.logger.warn(
-            { err: error, route: route.id },
+            { err: error, route: route.id, ...(forward ? traceLogFields(forward.span) : {}) },
             'bridge append failed: reading again from the cursors',
           );
           void this.#enqueue(() => this.#recover());
@@ -384,6 +400,7 @@ export class RouteRelay {
   async #recover(): Promise<void> {
     await this.#stopReader();
     while (this.#outstanding > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const { entry } of this.#waiting) entry.trace?.span.end(); // read again after the pause
     this.#waiting.length = 0;
     for (const part of this.#parts.values()) {
       const first = part.queue.find((e) => e.state !== 'done');
@@ -398,6 +415,19 @@ export class RouteRelay {
     await new Promise((resolve) => setTimeout(resolve, this.#options.restartDelayMs));
     this.#failed = false;
     if (!this.#closed) await this.#startReader(this.#lowest());
+  }
+
+  /** The process span of `message` on this route, with the route counted as matched. */
+  #trace(message: DeliveredMessage): ProcessTrace {
+    const trace = new ProcessTrace(this.#ctx.tracing, {
+      tier: this.route.from.tier,
+      message,
+      seq: message.seq,
+      clientId: this.#ctx.replicaId,
+    });
+    trace.route(this.route.id);
+    trace.done();
+    return trace;
   }
 
   #scheduleRestart(): void {
