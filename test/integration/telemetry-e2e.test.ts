@@ -370,6 +370,16 @@ describe('the issue-6 metrics on each service /metrics', () => {
     has('mqtt-edge', /^protomesh_protocol_errors_total\{[^}]*tier="mqtt"[^}]*code="[^"]+"[^}]*\} [1-9]/m);
     // Slow consumers dropped (the paused WebSocket subscriber).
     has('ws-edge', /^protomesh_slow_consumers_dropped_total\{[^}]*tier="ws"[^}]*\} [1-9]/m);
+    // Every service as a NATS client, under the OpenTelemetry messaging metric names.
+    for (const svc of Object.keys(scraped)) {
+      has(svc, /^messaging_client_sent_messages_total\{[^}]*messaging_system="nats"[^}]*\} [1-9]/m);
+      has(svc, /^messaging_client_consumed_messages_total\{[^}]*messaging_system="nats"[^}]*\} [1-9]/m);
+    }
+    has(
+      'mqtt-edge',
+      /^messaging_client_operation_duration_count\{[^}]*messaging_operation_name="append"[^}]*\} [1-9]/m,
+    );
+    has('bridge', /^messaging_client_operation_duration_count\{[^}]*messaging_operation_name="append"[^}]*\} [1-9]/m);
     // Backbone connection state: connected on every service.
     for (const svc of Object.keys(scraped)) has(svc, /^protomesh_backbone_connected(\{[^}]*\})? 1$/m);
 

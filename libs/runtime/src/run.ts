@@ -3,6 +3,7 @@ import { type Backbone, connectBackbone, type MeshLayout, meshLayout, provisionM
 import { ConfigFileError, ConfigInvalidError, loadConfig, type MeshConfig } from '@protomesh/config';
 import { MeshError } from '@protomesh/errors';
 import { createLogger, createTracing, type Logger, PortInUseError, ServiceMetrics } from '@protomesh/telemetry';
+import { meteredBackbone } from './metered-backbone.js';
 import type { ServiceHandle, ServiceStarter } from './service.js';
 
 /** One service to run in this process. */
@@ -85,7 +86,14 @@ export async function startServices(
         metrics,
         shutdown: async () => void (await Promise.all([metrics.shutdown(), tracing.shutdown()])),
       });
-      const deps = { config, backbone, layout, logger: logger.child({ service: entry.name }), metrics, tracing };
+      const deps = {
+        config,
+        backbone: meteredBackbone(backbone, metrics.meter),
+        layout,
+        logger: logger.child({ service: entry.name }),
+        metrics,
+        tracing,
+      };
       services.push(await entry.start(deps));
     }
   } catch (error) {

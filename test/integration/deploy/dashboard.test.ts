@@ -69,9 +69,11 @@ describe('deploy/grafana/metrics.json', () => {
   it('lists each metric once, with its type and labels', () => {
     expect(METRICS.size).toBe(catalogue.metrics.length);
     for (const m of catalogue.metrics) {
-      expect(m.name).toMatch(/^protomesh_[a-z_]+$/);
+      // Our own metrics, or OpenTelemetry messaging-convention ones (dots become underscores).
+      expect(m.name).toMatch(/^(protomesh|messaging)_[a-z_]+$/);
       // Prometheus counters carry _total; the OpenTelemetry instrument does not.
-      expect(m.name).toBe(m.type === 'counter' ? `${m.instrument}_total` : m.instrument);
+      const exported = m.instrument.replaceAll('.', '_');
+      expect(m.name).toBe(m.type === 'counter' ? `${exported}_total` : exported);
     }
   });
 
