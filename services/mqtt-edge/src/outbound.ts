@@ -68,6 +68,8 @@ export class Outbound {
   /** Identifiers of stored QoS 2 deliveries awaiting redelivery: stream sequence → identifier. */
   readonly #reserved = new Map<number, number>();
   readonly #reservedIds = new Set<number>();
+  /** Stream sequences whose QoS 2 flow reached PUBREL on an earlier connection (see `resume`). */
+  readonly #released = new Set<number>();
   #nextId = 1;
   #receiveMaximum = MAX_PACKET_ID;
   /** Sends waiting behind a session write, to keep delivery order. */
@@ -112,6 +114,9 @@ export class Outbound {
       const id = Number(key);
       if (entry.phase === 'r') {
         this.#inFlight.set(id, { id, qos: 2, phase: 'pubrel', message: undefined });
+        // The client has this message. If the replica that sent it died before its stream ack
+        // reached the server, the message is redelivered here: it must not go out again.
+        this.#released.add(entry.seq);
         this.#host.sendPubrel(id);
       } else {
         this.#reserved.set(entry.seq, id);
@@ -154,6 +159,12 @@ export class Outbound {
     }
     const qos = message.qos as 1 | 2;
     const stored = message.stored;
+    if (qos === 2 && stored && this.#released.has(stored.seq)) {
+      // Exactly once [MQTT-4.3.3]: its flow had reached PUBREL before the session resumed here.
+      this.#released.delete(stored.seq);
+      stored.ack();
+      return;
+    }
     let id: number | undefined;
     let dup = (stored?.deliveryCount ?? 1) > 1;
     let write: Promise<void> | undefined;
