@@ -26,6 +26,11 @@ afterEach(async () => {
   harness = undefined;
 });
 
+/** An MQTT 5 connection that keeps its session (Clean Start 0, Session Expiry 60 s). */
+function persistentV5(h: Harness, clientId: string) {
+  return h.connect({ version: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } });
+}
+
 async function start(options: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
   harness = await startHarness(options);
   return harness;
@@ -58,12 +63,7 @@ describe('persistent sessions', () => {
 
   it('[MQTT-3.1.2-4] [MQTT-3.1.2-6] clean session 1 / Clean Start 1 discards the stored session', async () => {
     const h = await start();
-    const first = await h.connect({
-      version: 5,
-      clientId: 'fresh',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'fresh');
     await subscribe(first.client, 'fresh/#', 1);
     const durables = await sessionConsumers(h, 'fresh');
     expect(durables).toHaveLength(2); // fresh and fresh.>
@@ -127,12 +127,7 @@ describe('persistent sessions', () => {
 
   it('a session resumed with Session Expiry 0 delivers what was queued, then ends with the connection', async () => {
     const h = await start();
-    const first = await h.connect({
-      version: 5,
-      clientId: 'last-visit',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'last-visit');
     await subscribe(first.client, 'visit', 1);
     const durables = await sessionConsumers(h, 'last-visit');
     first.client.end();
@@ -148,12 +143,7 @@ describe('persistent sessions', () => {
       const states = await Promise.all(durables.map((d) => h.backbone.consumerState(h.layout.streams.mqtt.name, d)));
       return states.every((state) => state === undefined);
     }, 'the consumers to be deleted');
-    const again = await h.connect({
-      version: 5,
-      clientId: 'last-visit',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const again = await persistentV5(h, 'last-visit');
     expect(again.connack.sessionPresent).toBe(false);
   });
 
@@ -200,12 +190,7 @@ describe('persistent sessions', () => {
 
   it('[MQTT-4.4.0-1] QoS 2 out: an unanswered PUBLISH comes back with its packet identifier and DUP; after PUBREC only PUBREL', async () => {
     const h = await start();
-    const first = await h.connect({
-      version: 5,
-      clientId: 'q2',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'q2');
     await subscribe(first.client, 'q2/#', 2);
     const { client: pub } = await h.connect({ version: 5 });
     publish(pub, 'q2/a', 'A', 2);
@@ -217,12 +202,7 @@ describe('persistent sessions', () => {
     first.client.end(); // B: never answered
     await first.client.waitClosed();
 
-    const again = await h.connect({
-      version: 5,
-      clientId: 'q2',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const again = await persistentV5(h, 'q2');
     expect(again.connack.sessionPresent).toBe(true);
     const pubrel = await again.client.next('pubrel');
     expect(pubrel.messageId).toBe(a.messageId);
@@ -242,12 +222,7 @@ describe('persistent sessions', () => {
     const h = await start();
     const { client: sub } = await h.connect({ version: 4 });
     await subscribe(sub, 'in2/#', 2);
-    const first = await h.connect({
-      version: 5,
-      clientId: 'sender',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'sender');
     first.client.send({
       cmd: 'publish',
       topic: 'in2/x',
@@ -260,12 +235,7 @@ describe('persistent sessions', () => {
     expect((await first.client.next('pubrec')).messageId).toBe(77);
     first.client.end(); // PUBREL never sent on this connection
     await first.client.waitClosed();
-    const again = await h.connect({
-      version: 5,
-      clientId: 'sender',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const again = await persistentV5(h, 'sender');
     again.client.send({
       cmd: 'publish',
       topic: 'in2/x',
@@ -299,12 +269,7 @@ describe('persistent sessions', () => {
 
   it('QoS 2 in: PUBREL alone after a reconnect completes a flow whose PUBREC was received', async () => {
     const h = await start();
-    const first = await h.connect({
-      version: 5,
-      clientId: 'rel',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'rel');
     first.client.send({
       cmd: 'publish',
       topic: 'rel/x',
@@ -317,12 +282,7 @@ describe('persistent sessions', () => {
     await first.client.next('pubrec');
     first.client.end();
     await first.client.waitClosed();
-    const again = await h.connect({
-      version: 5,
-      clientId: 'rel',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const again = await persistentV5(h, 'rel');
     again.client.send({ cmd: 'pubrel', messageId: 9 });
     expect(await again.client.next('pubcomp')).toMatchObject({ messageId: 9, reasonCode: Reason.Success });
   });
@@ -373,22 +333,12 @@ describe('persistent sessions', () => {
 
   it('[MQTT-3.1.4-3] a second connection takes over a persistent session (0x8E) and gets its unacknowledged messages', async () => {
     const h = await start();
-    const first = await h.connect({
-      version: 5,
-      clientId: 'twin',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const first = await persistentV5(h, 'twin');
     await subscribe(first.client, 'twin', 1);
     const { client: pub } = await h.connect({ version: 4 });
     await publishAcked(pub, 'twin', 'in flight');
     await first.client.next('publish'); // not acknowledged
-    const second = await h.connect({
-      version: 5,
-      clientId: 'twin',
-      clean: false,
-      properties: { sessionExpiryInterval: 60 },
-    });
+    const second = await persistentV5(h, 'twin');
     expect(second.connack.sessionPresent).toBe(true);
     expect(await first.client.waitClosed()).toEqual([expect.objectContaining({ reasonCode: Reason.SessionTakenOver })]);
     const resent = await second.client.next('publish');
