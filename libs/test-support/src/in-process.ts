@@ -15,6 +15,8 @@ export interface InProcessOptions {
   readonly spanExporter?: SpanExporter;
   /** Extra environment settings (ports default to 0, hosts to 127.0.0.1). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Write the JSON log lines here (at `LOG_LEVEL`, default `TEST_LOG_LEVEL` or silent). */
+  readonly logDestination?: NodeJS.WritableStream;
 }
 
 /**
@@ -43,6 +45,6 @@ export async function startInProcess(
     ...options.env,
   };
   const config = loadConfig({ env, file: '' });
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, destination: options.logDestination });
   return startServices(list, { config, logger, backbone: options.backbone, spanExporter: options.spanExporter });
 }
