@@ -473,9 +473,15 @@ describe('helm template with each value set in deploy/k8s/ci', () => {
     expect(r.get<IService>('Service', `${RELEASE}-mqtt-edge`).spec!.externalTrafficPolicy).toBe('Local');
   });
 
-  it('autoscaling off: fixed replicas per tier and a minAvailable budget when asked', async () => {
+  it('autoscaling off: fixed replicas and resources per tier, and a minAvailable budget when asked', async () => {
     const r = await docsOf('no-autoscaling');
     expect(TIERS.map((t) => r.deployment(t.name).spec!.replicas)).toEqual([3, 2, 1]);
+    // Each tier gets the resources of its own values.
+    expect(TIERS.map((t) => r.deployment(t.name).spec!.template.spec!.containers[0]!.resources)).toEqual([
+      { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } },
+      { requests: { cpu: '500m', memory: '768Mi' }, limits: { memory: '1Gi' } },
+      { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+    ]);
     const pdb = r.get<IPodDisruptionBudget>('PodDisruptionBudget', `${RELEASE}-bridge`).spec!;
     expect(pdb.minAvailable).toBe(0);
     expect(pdb.maxUnavailable).toBeUndefined();
