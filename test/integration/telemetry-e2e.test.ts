@@ -338,7 +338,7 @@ describe('the issue-6 metrics on each service /metrics', () => {
 
     // Connections by tier and protocol version.
     has('mqtt-edge', /^protomesh_connections\{[^}]*tier="mqtt"[^}]*version="5[^}]*\} [1-9]/m);
-    has('ws-edge', /^protomesh_connections\{[^}]*tier="ws"[^}]*\} [1-9]/m);
+    has('ws-edge', /^protomesh_connections\{[^}]*tier="ws"[^}]*version="v1"[^}]*\} [1-9]/m);
     // Messages and bytes in/out by tier and QoS.
     has('mqtt-edge', /^protomesh_messages_in_total\{[^}]*tier="mqtt"[^}]*qos="1"[^}]*\} [1-9]/m);
     has('mqtt-edge', /^protomesh_messages_in_total\{[^}]*tier="mqtt"[^}]*qos="0"[^}]*\} [1-9]/m);

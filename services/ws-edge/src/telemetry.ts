@@ -6,7 +6,8 @@ type Counter = ReturnType<ServiceMetrics['meter']['createCounter']>;
 const TIER = { tier: 'ws' } as const;
 const RECOVERED = { tier: 'ws', recovered: 'true' } as const;
 const NOT_RECOVERED = { tier: 'ws', recovered: 'false' } as const;
-const CONNECTION = { tier: 'ws', protocol: 'ws' } as const;
+// `version`: the Protomesh WebSocket protocol version (`protomesh.v1`), as MQTT connections carry theirs.
+const CONNECTION = { tier: 'ws', protocol: 'ws', version: 'v1' } as const;
 const BY_QOS = [
   { tier: 'ws', qos: 0 },
   { tier: 'ws', qos: 1 },

@@ -396,13 +396,13 @@ describe('metrics', () => {
     await publisher.request({ op: 'pub', id: 1, topic: 'm/1', qos: 1, text: 'abcd' });
     await subscriber.next();
     const text = await edge.metrics.render();
-    expect(text).toContain('protomesh_connections{tier="ws",protocol="ws"} 2');
+    expect(text).toContain('protomesh_connections{tier="ws",protocol="ws",version="v1"} 2');
     expect(text).toMatch(/protomesh_messages_in_total\{[^}]*qos="1"[^}]*\} 1/);
     expect(text).toMatch(/protomesh_messages_out_total\{[^}]*qos="1"[^}]*\} 1/);
     expect(text).toMatch(/protomesh_bytes_in_total\{[^}]*tier="ws"[^}]*\} 4/);
     await publisher.close();
     await waitFor(
-      async () => (await edge.metrics.render()).includes('protomesh_connections{tier="ws",protocol="ws"} 1'),
+      async () => (await edge.metrics.render()).includes('protomesh_connections{tier="ws",protocol="ws",version="v1"} 1'),
       'the connection gauge to drop',
     );
   });
