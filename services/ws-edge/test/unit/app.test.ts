@@ -402,7 +402,8 @@ describe('metrics', () => {
     expect(text).toMatch(/protomesh_bytes_in_total\{[^}]*tier="ws"[^}]*\} 4/);
     await publisher.close();
     await waitFor(
-      async () => (await edge.metrics.render()).includes('protomesh_connections{tier="ws",protocol="ws",version="v1"} 1'),
+      async () =>
+        (await edge.metrics.render()).includes('protomesh_connections{tier="ws",protocol="ws",version="v1"} 1'),
       'the connection gauge to drop',
     );
   });
