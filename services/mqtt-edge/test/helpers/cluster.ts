@@ -1,6 +1,7 @@
 import type { RunningMesh } from '@protomesh/runtime';
 import { type NatsServerHandle, startInProcess, startNatsServer, uniqueName } from '@protomesh/test-support';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
 import { type MqttEdgeOverrides, mqttEdgeStarter } from '../../src/index.js';
 
 /** Short timers for tests: redelivery after a crash, takeover wait, sweeper. */
@@ -72,4 +73,19 @@ export class Cluster {
     while (this.#cleanups.length) await this.#cleanups.pop()!().catch(() => undefined);
     await this.nats.stop();
   }
+}
+
+/**
+ * Registers the file's hooks for the common case: one nats-server and two mqtt-edge replicas,
+ * started before the tests and closed after them.
+ */
+export function withTwoReplicas(ready: (cluster: Cluster, a: Replica, b: Replica) => void): void {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await Cluster.start();
+    ready(cluster, await cluster.replica(), await cluster.replica());
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
 }

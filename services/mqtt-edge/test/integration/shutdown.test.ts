@@ -1,20 +1,17 @@
 import { waitFor } from '@protomesh/test-support';
 import mqtt, { Store } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Reason } from '../../src/index.js';
-import { Cluster, type Replica } from '../helpers/cluster.js';
+import { type Cluster, type Replica, withTwoReplicas } from '../helpers/cluster.js';
 
 let cluster: Cluster;
 let a: Replica;
 let b: Replica;
 
-beforeAll(async () => {
-  cluster = await Cluster.start();
-  a = await cluster.replica();
-  b = await cluster.replica();
-});
-afterAll(async () => {
-  await cluster?.close();
+withTwoReplicas((started, first, second) => {
+  cluster = started;
+  a = first;
+  b = second;
 });
 
 describe('graceful shutdown with two replicas', () => {

@@ -1,18 +1,15 @@
 import { waitFor } from '@protomesh/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type Replica } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { type Cluster, type Replica, withTwoReplicas } from '../helpers/cluster.js';
 
 let cluster: Cluster;
 let a: Replica;
 let b: Replica;
 
-beforeAll(async () => {
-  cluster = await Cluster.start();
-  a = await cluster.replica();
-  b = await cluster.replica();
-});
-afterAll(async () => {
-  await cluster?.close();
+withTwoReplicas((started, first, second) => {
+  cluster = started;
+  a = first;
+  b = second;
 });
 
 describe('Will Messages across replicas', () => {
