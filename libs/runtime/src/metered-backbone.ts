@@ -1,5 +1,6 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import type { Backbone } from '@protomesh/backbone';
+import { batchedCounter, sampledHistogram } from '@protomesh/telemetry';
 
 /** Upper bounds of `messaging.client.operation.duration`, in seconds (50 µs … 5 s). */
 const DURATION_BUCKETS_S = [
@@ -11,23 +12,31 @@ const DURATION_BUCKETS_S = [
  * conventions: `messaging.client.sent.messages`, `messaging.client.consumed.messages` and
  * `messaging.client.operation.duration` (JetStream publish until stored). Each service gets its
  * own wrapper over the shared backbone, so the counts land in that service's metrics.
- * Attribute objects are constants: recording allocates nothing per message.
+ * Attribute objects are constants: recording allocates nothing per message, and the SDK sees
+ * one call per attribute set and event-loop turn.
  */
 export function meteredBackbone(backbone: Backbone, meter: Meter): Backbone {
   const system = backbone.kind === 'nats' ? 'nats' : 'protomesh_embedded';
-  const sent = meter.createCounter('messaging.client.sent.messages', {
-    unit: '{message}',
-    description: 'Messages the service sent to the backbone',
-  });
-  const consumed = meter.createCounter('messaging.client.consumed.messages', {
-    unit: '{message}',
-    description: 'Messages the service received from the backbone',
-  });
-  const duration = meter.createHistogram('messaging.client.operation.duration', {
-    unit: 's',
-    description: 'Time until the backbone stored a message (JetStream publish acknowledged)',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
-  });
+  // Counted per event-loop turn and sampled once per turn (see telemetry's hot-instruments).
+  const sent = batchedCounter(
+    meter.createCounter('messaging.client.sent.messages', {
+      unit: '{message}',
+      description: 'Messages the service sent to the backbone',
+    }),
+  );
+  const consumed = batchedCounter(
+    meter.createCounter('messaging.client.consumed.messages', {
+      unit: '{message}',
+      description: 'Messages the service received from the backbone',
+    }),
+  );
+  const duration = sampledHistogram(
+    meter.createHistogram('messaging.client.operation.duration', {
+      unit: 's',
+      description: 'Time until the backbone stored a message (JetStream publish acknowledged; sampled per turn)',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+    }),
+  );
   const attrs = (name: string, type: string, extra: Attributes = {}): Attributes =>
     Object.freeze({
       'messaging.system': system,

@@ -1,6 +1,7 @@
 export type { AdminRoutes, AdminServerOptions } from './admin-server.js';
 export { createAdminServer } from './admin-server.js';
 export { PortInUseError, TELEMETRY_ERRORS } from './errors.js';
+export { batchedCounter, flushHotInstruments, sampledHistogram } from './hot-instruments.js';
 export type { ListenOptions } from './listen.js';
 export { displayAddress, listen } from './listen.js';
 export type { Logger, LoggerOptions } from './logger.js';

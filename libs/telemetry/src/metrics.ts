@@ -2,6 +2,7 @@ import type { Attributes, Counter, Histogram, Meter, ObservableGauge, UpDownCoun
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { batchedCounter, flushHotInstruments, sampledHistogram } from './hot-instruments.js';
 import { otlpSignalUrl, serviceResource, type TelemetrySettings } from './otel-settings.js';
 
 /** OTLP metrics push period when none is configured, in milliseconds (OpenTelemetry default). */
@@ -67,17 +68,20 @@ export class ServiceMetrics {
 
   /** The current values in the Prometheus text exposition format. */
   async render(): Promise<string> {
+    flushHotInstruments();
     const { resourceMetrics } = await this.#reader.collect();
     return this.#serializer.serialize(resourceMetrics);
   }
 
   /** Pushes the current values over OTLP now (no-op without an OTLP reader). */
   async forceFlush(): Promise<void> {
+    flushHotInstruments();
     await this.#provider.forceFlush();
   }
 
   /** Pushes a last time and stops. */
   async shutdown(): Promise<void> {
+    flushHotInstruments();
     await this.#provider.shutdown();
   }
 }
@@ -126,21 +130,28 @@ export interface MeshInstruments {
 function createMeshInstruments(meter: Meter): MeshInstruments {
   return {
     connections: meter.createUpDownCounter('protomesh_connections', { description: 'Open client connections' }),
-    messagesIn: meter.createCounter('protomesh_messages_in', { description: 'Messages received' }),
-    messagesOut: meter.createCounter('protomesh_messages_out', { description: 'Messages delivered' }),
-    bytesIn: meter.createCounter('protomesh_bytes_in', { description: 'Payload bytes received', unit: 'By' }),
-    bytesOut: meter.createCounter('protomesh_bytes_out', { description: 'Payload bytes delivered', unit: 'By' }),
+    // The per-message instruments are batched per event-loop turn (hot-instruments.ts).
+    messagesIn: batchedCounter(meter.createCounter('protomesh_messages_in', { description: 'Messages received' })),
+    messagesOut: batchedCounter(meter.createCounter('protomesh_messages_out', { description: 'Messages delivered' })),
+    bytesIn: batchedCounter(
+      meter.createCounter('protomesh_bytes_in', { description: 'Payload bytes received', unit: 'By' }),
+    ),
+    bytesOut: batchedCounter(
+      meter.createCounter('protomesh_bytes_out', { description: 'Payload bytes delivered', unit: 'By' }),
+    ),
     protocolErrors: meter.createCounter('protomesh_protocol_errors', {
       description: 'Connections closed for bad input',
     }),
     backboneConnected: meter.createObservableGauge('protomesh_backbone_connected', {
       description: '1 while the backbone is connected',
     }),
-    deliveryLatency: meter.createHistogram('protomesh_delivery_latency_seconds', {
-      description: 'Publish-to-delivery latency',
-      unit: 's',
-      advice: { explicitBucketBoundaries: [...DELIVERY_LATENCY_BUCKETS_S] },
-    }),
+    deliveryLatency: sampledHistogram(
+      meter.createHistogram('protomesh_delivery_latency_seconds', {
+        description: 'Publish-to-delivery latency (sampled: the first message per event-loop turn)',
+        unit: 's',
+        advice: { explicitBucketBoundaries: [...DELIVERY_LATENCY_BUCKETS_S] },
+      }),
+    ),
     redeliveries: meter.createCounter('protomesh_jetstream_redeliveries', {
       description: 'JetStream messages delivered again',
     }),
