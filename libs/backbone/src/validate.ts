@@ -25,9 +25,18 @@ const QUEUE = /^[!-~]+$/;
 const HEADER_NAME = /^[!-9;-~]+$/;
 const CR_OR_LF = /[\r\n]/;
 
+/** Subjects recently found valid (publishers reuse a few subjects); cleared when full. */
+const validSubjects = new Set<string>();
+const VALID_SUBJECT_CACHE_SIZE = 10_000;
+
 /** Throws `SubjectInvalidError` unless `subject` is a plain subject (no wildcards). */
 export function assertSubject(subject: string): void {
-  if (typeof subject === 'string' && isValidSubject(subject)) return;
+  if (validSubjects.has(subject)) return;
+  if (typeof subject === 'string' && isValidSubject(subject)) {
+    if (validSubjects.size >= VALID_SUBJECT_CACHE_SIZE) validSubjects.clear();
+    validSubjects.add(subject);
+    return;
+  }
   throw new SubjectInvalidError(String(subject), subjectProblem(String(subject), false));
 }
 
@@ -94,6 +103,7 @@ export function assertHeaders(headers: HeaderEntries | undefined): void {
  */
 export function normalizeHeaders(headers: HeaderEntries | undefined): HeaderEntries | undefined {
   if (headers === undefined || headers.length === 0) return undefined;
+  if (isNormal(headers)) return Object.freeze(headers.slice());
   const byName = new Map<string, string[]>();
   for (const [name, value] of headers) {
     let values = byName.get(name);
@@ -106,6 +116,22 @@ export function normalizeHeaders(headers: HeaderEntries | undefined): HeaderEntr
   const out: (readonly [string, string])[] = [];
   for (const [name, values] of byName) for (const value of values) out.push([name, value] as const);
   return Object.freeze(out);
+}
+
+/** True when `headers` are already grouped by name and trimmed (what publishers usually send). */
+function isNormal(headers: HeaderEntries): boolean {
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    if (value.length > 0 && (isSpace(value.charCodeAt(0)) || isSpace(value.charCodeAt(value.length - 1)))) return false;
+    // A name seen before, not right before: grouping would move this entry.
+    if (i > 0 && headers[i - 1]![0] !== name) for (let j = 0; j < i - 1; j++) if (headers[j]![0] === name) return false;
+  }
+  return true;
+}
+
+/** Whitespace `String.prototype.trim` removes, for the ASCII range (anything above: not normal). */
+function isSpace(code: number): boolean {
+  return code === 0x20 || (code >= 0x09 && code <= 0x0d) || code > 0x7f;
 }
 
 function checkNumber(what: string, field: string, value: number | undefined, min: number, integer: boolean): void {

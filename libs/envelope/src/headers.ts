@@ -97,7 +97,8 @@ export function decodeMeta(headers: HeaderPairs | undefined): MessageMeta {
   const meta: { -readonly [K in keyof MessageMeta]: MessageMeta[K] } = {};
   let props: Array<[string, string]> | undefined;
   for (const [rawName, value] of headers) {
-    const name = rawName.toLowerCase();
+    // Our own encoder writes the canonical spellings: look those up without lowercasing.
+    const name = CANONICAL.get(rawName) ?? rawName.toLowerCase();
     switch (name) {
       case 'mesh-origin':
         if (value === 'mqtt' || value === 'ws') meta.originTier = value;
@@ -174,7 +175,12 @@ export function isBridged(headers: HeaderPairs | undefined): boolean {
   return headerValue(headers, HEADER.hops) !== undefined || headerValue(headers, HEADER.route) !== undefined;
 }
 
+/** The header names as `encodeMeta` spells them, lowercased (what `decodeMeta` switches on). */
+const CANONICAL = new Map<string, string>(Object.values(HEADER).map((name) => [name, name.toLowerCase()]));
+
 function safeDecode(value: string): string {
+  // encodeURIComponent leaves a value without '%' unchanged: nothing to decode.
+  if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
   } catch {

@@ -12,6 +12,15 @@ import { Deferred } from './timers.js';
 
 /** Messages one subscription handles per event-loop turn before yielding. */
 const DELIVERIES_PER_TURN = 1_000;
+/** Subjects whose matching subscriptions are remembered; the cache starts over when full. */
+const ROUTE_CACHE_SIZE = 10_000;
+
+/** Who gets a message on one subject: plain subscribers, and the members of each queue group. */
+interface SubjectRoute {
+  readonly plain: readonly LocalSubscription[];
+  /** Members by queue name, by subscription age (so the turn counter walks them fairly). */
+  readonly groups: ReadonlyArray<readonly [queue: string, members: readonly LocalSubscription[]]>;
+}
 
 class LocalSubscription {
   readonly id: number;
@@ -82,6 +91,8 @@ export class Bus {
   /** Round-robin position per queue group name. */
   readonly #turns = new Map<string, number>();
   readonly #logger: BackboneLogger;
+  /** Routes of recent subjects; cleared whenever a subscription comes or goes. */
+  readonly #routes = new Map<string, SubjectRoute>();
   #nextId = 1;
 
   constructor(logger: BackboneLogger) {
@@ -93,28 +104,37 @@ export class Bus {
     const sub = new LocalSubscription(this.#nextId++, pattern, queue, onMessage, this.#logger);
     this.#index.add(pattern, sub);
     this.#subs.add(sub);
+    this.#routes.clear();
     return () => {
       if (!this.#subs.delete(sub)) return;
       this.#index.remove(pattern, sub);
+      this.#routes.clear();
       sub.close();
     };
   }
 
   /** Hands `message` to the matching subscribers (asynchronously). */
   publish(message: BackboneMessage): void {
-    const matches = this.#index.match(message.subject);
-    if (matches.length === 0) return;
-    let groups: Map<string, LocalSubscription[]> | undefined;
-    const seen = new Set<LocalSubscription>();
-    for (const sub of matches) {
-      // A subscription added under one pattern appears once; guard anyway.
-      if (seen.has(sub)) continue;
-      seen.add(sub);
+    const route = this.#route(message.subject);
+    for (const sub of route.plain) sub.enqueue(message);
+    for (const [queue, members] of route.groups) {
+      const turn = this.#turns.get(queue) ?? 0;
+      this.#turns.set(queue, (turn + 1) % Number.MAX_SAFE_INTEGER);
+      members[turn % members.length]!.enqueue(message);
+    }
+  }
+
+  #route(subject: string): SubjectRoute {
+    let route = this.#routes.get(subject);
+    if (route !== undefined) return route;
+    const plain: LocalSubscription[] = [];
+    const groups = new Map<string, LocalSubscription[]>();
+    // A subscription added under one pattern appears once; the Set guards anyway.
+    for (const sub of new Set(this.#index.match(subject))) {
       if (sub.queue === undefined) {
-        sub.enqueue(message);
+        plain.push(sub);
         continue;
       }
-      groups ??= new Map();
       let members = groups.get(sub.queue);
       if (members === undefined) {
         members = [];
@@ -122,14 +142,11 @@ export class Bus {
       }
       members.push(sub);
     }
-    if (groups === undefined) return;
-    for (const [queue, members] of groups) {
-      // Stable order (by subscription age) so the turn counter walks the members fairly.
-      members.sort((a, b) => a.id - b.id);
-      const turn = this.#turns.get(queue) ?? 0;
-      this.#turns.set(queue, (turn + 1) % Number.MAX_SAFE_INTEGER);
-      members[turn % members.length]!.enqueue(message);
-    }
+    for (const members of groups.values()) members.sort((a, b) => a.id - b.id);
+    route = { plain, groups: [...groups] };
+    if (this.#routes.size >= ROUTE_CACHE_SIZE) this.#routes.clear();
+    this.#routes.set(subject, route);
+    return route;
   }
 
   /** True when no subscription has a message waiting. */

@@ -63,6 +63,8 @@ export interface EmbeddedBackboneOptions {
 const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** The header the NATS client sends for `expectStream`; the server stores it with the message. */
 const EXPECTED_STREAM_HEADER = 'Nats-Expected-Stream';
+/** Subjects whose capturing stream is remembered; the cache starts over when full. */
+const CAPTURE_CACHE_SIZE = 10_000;
 /** How long `close()` waits for queued deliveries to run, in ms. */
 const CLOSE_DRAIN_MS = 2_000;
 
@@ -95,6 +97,8 @@ class EmbeddedBackbone implements Backbone {
   readonly #timers = new Timers();
   readonly #bus: Bus;
   readonly #streams = new Map<string, MemoryStream>();
+  /** The stream capturing each recent subject (null: none); cleared when a stream is defined. */
+  readonly #captured = new Map<string, MemoryStream | null>();
   readonly #consumers = new Map<string, Map<string, MemoryConsumer>>();
   readonly #buckets = new Map<string, MemoryKvBucket>();
   readonly #handles = new Set<EmbeddedConsumerHandle>();
@@ -149,8 +153,18 @@ class EmbeddedBackbone implements Backbone {
   }
 
   #capturing(subject: string): MemoryStream | undefined {
-    for (const stream of this.#streams.values()) if (stream.captures(subject)) return stream;
-    return undefined;
+    const known = this.#captured.get(subject);
+    if (known !== undefined) return known ?? undefined;
+    let found: MemoryStream | null = null;
+    for (const stream of this.#streams.values()) {
+      if (stream.captures(subject)) {
+        found = stream;
+        break;
+      }
+    }
+    if (this.#captured.size >= CAPTURE_CACHE_SIZE) this.#captured.clear();
+    this.#captured.set(subject, found);
+    return found ?? undefined;
   }
 
   #stream(name: string): MemoryStream {
@@ -163,6 +177,7 @@ class EmbeddedBackbone implements Backbone {
     this.#assertOpen('ensureStream');
     assertStreamSpec(spec);
     const limits = streamLimits(spec);
+    this.#captured.clear();
     for (const other of this.#streams.values()) {
       if (other.name === spec.name) continue;
       for (const mine of limits.subjects) {

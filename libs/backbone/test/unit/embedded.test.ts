@@ -93,3 +93,81 @@ describe('normalizeHeaders', () => {
     expect(normalizeHeaders(undefined)).toBeUndefined();
   });
 });
+
+describe('normalizeHeaders fast path', () => {
+  it('hands back already-normal headers as a frozen copy, and still normalizes the rest', () => {
+    const input: Array<[string, string]> = [
+      ['a', '1'],
+      ['p', 'x'],
+      ['p', 'y'],
+    ];
+    const out = normalizeHeaders(input)!;
+    expect(out).toEqual(input);
+    expect(out).not.toBe(input);
+    expect(Object.isFrozen(out)).toBe(true);
+    expect(normalizeHeaders([['a', '1\t']])).toEqual([['a', '1']]);
+    expect(normalizeHeaders([['a', '\u00a01']])).toEqual([['a', '1']]);
+    expect(
+      normalizeHeaders([
+        ['p', '1'],
+        ['a', '2'],
+        ['b', '3'],
+        ['p', '4'],
+      ]),
+    ).toEqual([
+      ['p', '1'],
+      ['p', '4'],
+      ['a', '2'],
+      ['b', '3'],
+    ]);
+  });
+});
+
+describe('embedded bus routes', () => {
+  const next = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('follow subscriptions that come and go after a subject was published to', async () => {
+    const bb = createEmbeddedBackbone();
+    const got: string[] = [];
+    const first = bb.subscribe('r.*', (m) => got.push(`first:${m.subject}`));
+    bb.publish('r.a', bytes('1'));
+    await next();
+    const second = bb.subscribe('r.>', (m) => got.push(`second:${m.subject}`));
+    const q1 = bb.subscribe('r.a', (m) => got.push(`q1:${m.subject}`), { queue: 'g' });
+    const q2 = bb.subscribe('r.a', (m) => got.push(`q2:${m.subject}`), { queue: 'g' });
+    bb.publish('r.a', bytes('2'));
+    bb.publish('r.a', bytes('3'));
+    await next();
+    first.unsubscribe();
+    q1.unsubscribe();
+    bb.publish('r.a', bytes('4'));
+    await next();
+    second.unsubscribe();
+    q2.unsubscribe();
+    bb.publish('r.a', bytes('5'));
+    await next();
+    expect(got.sort()).toEqual(
+      [
+        'first:r.a',
+        'first:r.a',
+        'first:r.a',
+        'second:r.a',
+        'second:r.a',
+        'second:r.a',
+        'q1:r.a',
+        'q2:r.a',
+        'q2:r.a',
+      ].sort(),
+    );
+    await bb.close();
+  });
+
+  it('store a plain publish in a stream defined after the subject was first published to', async () => {
+    const bb = createEmbeddedBackbone();
+    bb.publish('late.a', bytes('before'));
+    await bb.ensureStream({ name: 'LATE', subjects: ['late.>'] });
+    bb.publish('late.a', bytes('after'));
+    expect((await bb.streamState('LATE'))?.messages).toBe(1);
+    await bb.close();
+  });
+});
