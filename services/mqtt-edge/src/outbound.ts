@@ -175,7 +175,7 @@ export class Outbound {
         this.#reservedIds.delete(id);
         dup = true;
       } else {
-        id = this.#allocate();
+        id = this.#allocate(stored.seq);
         const entry: StoredOutbound = { seq: stored.seq, phase: 'p' };
         const key = String(id);
         write = this.#host.updateSession((record) => {
@@ -183,7 +183,9 @@ export class Outbound {
         });
       }
     }
-    id ??= this.#allocate();
+    // A stored delivery of a persistent session takes the identifier its stream sequence gives,
+    // so a redelivery on resume (any replica) carries the identifier it had [MQTT-4.4.0-1].
+    id ??= this.#allocate(message.persistent ? stored?.seq : undefined);
     const flight: InFlight = { id, qos, phase: 'publish', message };
     this.#inFlight.set(id, flight);
     if (write === undefined && this.#tail === undefined) {
@@ -217,8 +219,15 @@ export class Outbound {
     }
   }
 
-  /** The next identifier not in use [MQTT-2.2.1-4]. */
-  #allocate(): number {
+  /**
+   * An identifier not in use [MQTT-2.2.1-4]: the one stream sequence `seq` maps to when given
+   * and free (the same on every replica and after a reconnect), else the next free one.
+   */
+  #allocate(seq?: number): number {
+    if (seq !== undefined) {
+      const id = ((seq - 1) % MAX_PACKET_ID) + 1;
+      if (!this.#inFlight.has(id) && !this.#reservedIds.has(id)) return id;
+    }
     for (let tries = 0; tries < MAX_PACKET_ID; tries++) {
       const id = this.#nextId;
       this.#nextId = id === MAX_PACKET_ID ? 1 : id + 1;

@@ -188,6 +188,41 @@ describe('persistent sessions', () => {
     );
   });
 
+  it('[MQTT-4.4.0-1] a resent QoS 1 message keeps its packet identifier', async () => {
+    const h = await start();
+    const first = await h.connect({
+      version: 5,
+      clientId: 'dup-ids',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    await subscribe(first.client, 'ids/#', 1);
+    const { client: pub } = await h.connect({ version: 5 });
+    for (const n of [1, 2, 3]) await publishAcked(pub, `ids/${n}`, String(n));
+    const got = [
+      await first.client.next('publish'),
+      await first.client.next('publish'),
+      await first.client.next('publish'),
+    ];
+    // Acknowledge the first two only: a fresh sequential allocation would give the third identifier 1.
+    first.client.send({ cmd: 'puback', messageId: got[0]!.messageId! });
+    first.client.send({ cmd: 'puback', messageId: got[1]!.messageId! });
+    await publishAcked(pub, 'ids/sync', 'sync');
+    expect((await first.client.next('publish')).topic).toBe('ids/sync');
+    first.client.end();
+    await first.client.waitClosed();
+    const again = await h.connect({
+      version: 5,
+      clientId: 'dup-ids',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    const resent = [await again.client.next('publish'), await again.client.next('publish')];
+    expect(resent.map((p) => p.topic)).toEqual(['ids/3', 'ids/sync']);
+    expect(resent[0]).toMatchObject({ dup: true, messageId: got[2]!.messageId });
+    expect(new Set(resent.map((p) => p.messageId)).size).toBe(2);
+  });
+
   it('[MQTT-4.4.0-1] QoS 2 out: an unanswered PUBLISH comes back with its packet identifier and DUP; after PUBREC only PUBREL', async () => {
     const h = await start();
     const first = await persistentV5(h, 'q2');
