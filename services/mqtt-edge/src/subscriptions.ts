@@ -274,6 +274,26 @@ export class Subscriptions {
     cache?: PublishCache,
   ): void {
     const local = meta.originTier === 'mqtt' && meta.originClient === this.#host.clientId();
+    if (this.#taps.size === 1 && tap.filters.size === 1) {
+      // The common case, one subscription: no overlap to resolve.
+      for (const filter of tap.filters) {
+        const entry = this.#entries.get(filter);
+        if (!entry || (entry.noLocal && local)) return;
+        this.#deliverLiveAs(
+          message,
+          topic,
+          cls,
+          meta,
+          publishedQos,
+          local,
+          entry.qos,
+          entry.retainAsPublished && meta.retain === true,
+          entry.id === undefined ? undefined : [entry.id],
+          cache,
+        );
+      }
+      return;
+    }
     let granted = -1;
     let retain = false;
     let ids: number[] | undefined;
@@ -296,6 +316,21 @@ export class Subscriptions {
       }
     }
     if (granted < 0) return;
+    this.#deliverLiveAs(message, topic, cls, meta, publishedQos, local, granted, retain, ids, cache);
+  }
+
+  #deliverLiveAs(
+    message: BackboneMessage,
+    topic: string,
+    cls: QosClass,
+    meta: MessageMeta,
+    publishedQos: 0 | 1 | 2,
+    local: boolean,
+    granted: number,
+    retain: boolean,
+    ids: number[] | undefined,
+    cache: PublishCache | undefined,
+  ): void {
     // A persistent session's consumers send QoS 1/2 traffic of its QoS ≥ 1 subscriptions.
     if (cls === '1' && this.#consumers && this.#coveredByConsumer(topic, local)) return;
     this.#host.enqueue({
