@@ -386,7 +386,17 @@ export class MqttBroker {
     this.#sweeping = true;
     try {
       await this.#wills.sweep();
-      if (this.#sweeps++ % SESSION_SCAN_EVERY_TICKS === 0) await this.#sweepSessions();
+      if (this.#sweeps++ % SESSION_SCAN_EVERY_TICKS === 0) {
+        await this.#wills.sweepHeld(
+          this.#node,
+          (node) => this.#presence.isAlive(node),
+          async (clientId) => {
+            const owner = (await this.#store.read(clientId))?.record.owner;
+            return owner != null && (await this.#presence.isAlive(owner.node));
+          },
+        );
+        await this.#sweepSessions();
+      }
     } catch (error) {
       this.#logger.debug({ err: error }, 'sweep failed');
     } finally {

@@ -43,7 +43,7 @@ import {
 import type { MutableSessionRecord } from './session/record.js';
 import type { Claim, SessionHandle } from './session/store.js';
 import { type SubscriptionEntry, Subscriptions, toBuffer } from './subscriptions.js';
-import type { WillMessage } from './will.js';
+import type { HeldWill, WillMessage } from './will.js';
 
 export type { SubscriptionOptions } from './subscriptions.js';
 export type { WillMessage } from './will.js';
@@ -148,6 +148,8 @@ export class Connection {
   #clientId = '';
   #username: string | undefined;
   #will: WillMessage | undefined;
+  /** The Will as kept in the store while connected (will.ts). */
+  #heldWill: Promise<HeldWill | undefined> | undefined;
   #clientMaxPacketSize: number | undefined;
   #generateOptions: { readonly protocolVersion: number; readonly maximumPacketSize?: number } = GENERATE_OPTIONS[4];
   #problemInformation = true;
@@ -519,6 +521,11 @@ export class Connection {
     }
     this.#will = accepted.will;
     this.#sessionExpiry = accepted.sessionExpiry;
+    if (accepted.will) {
+      // Kept in the store while connected, so another replica publishes it if this one dies.
+      const delay = accepted.sessionExpiry > 0 ? Math.min(accepted.will.delay, accepted.sessionExpiry) : 0;
+      this.#heldWill = this.context.wills.hold(this.context.node, this.#clientId, accepted.will, delay * 1000);
+    }
     this.#problemInformation = accepted.problemInformation;
     this.#receiveMaximum = accepted.receiveMaximum;
     if (this.#outbound) this.#outbound.receiveMaximum = accepted.receiveMaximum;
@@ -805,6 +812,11 @@ export class Connection {
     if (beforeConnack) return;
     const will = this.#will;
     this.#will = undefined;
+    if (this.#heldWill) {
+      // This replica handles the Will now (below): the held copy is no longer needed.
+      this.context.track(this.context.wills.release(this.#heldWill));
+      this.#heldWill = undefined;
+    }
     // [MQTT-3.1.2-8] [MQTT-3.1.2-10]: no Will after DISCONNECT 0x00.
     if (!will || info.normal) return;
     if (info.takenOver && !info.takenOver.clean && will.delay > 0) return; // the session continues elsewhere

@@ -6,13 +6,19 @@
  * (`w.<client id>`) with its due time, so it is published even if this replica stops, and
  * cancelled by any replica the client reconnects to in time [MQTT-3.1.3-9]. Whoever
  * deletes the key with compare-and-set publishes it, so it goes out once.
+ *
+ * While the connection lives its Will is also kept under `h.<replica>.<client id>` (written
+ * after CONNACK, deleted when the connection ends, whatever the reason): if the replica dies
+ * with the connection, another replica's sweeper finds the key of a replica whose lease is
+ * gone and publishes the Will (or schedules it, with its delay) — the client's connection did
+ * end without DISCONNECT.
  */
-import { type KvBucket, KvConflictError } from '@protomesh/backbone';
+import { decodeKey, type KvBucket, KvConflictError } from '@protomesh/backbone';
 import type { Logger } from '@protomesh/telemetry';
 import type { QoS } from 'mqtt-packet';
 import type { PublishProperties } from './properties.js';
 import type { Publisher } from './publisher.js';
-import { willKey } from './session/record.js';
+import { heldWillKey, willKey } from './session/record.js';
 
 /** A Will Message from CONNECT. */
 export interface WillMessage {
@@ -33,6 +39,14 @@ interface StoredWill {
   readonly retain: boolean;
   readonly properties?: StoredProperties;
   readonly dueAt: number;
+  /** Held Wills: the delay to apply once the holding replica is found dead, in ms. */
+  readonly delayMs?: number;
+}
+
+/** The Will of a live connection as stored under its held key. */
+export interface HeldWill {
+  readonly key: string;
+  readonly revision: number;
 }
 
 type StoredProperties = Omit<PublishProperties, 'correlationData'> & { correlationData?: string };
@@ -74,24 +88,89 @@ export class Wills {
 
   /** Keeps `will` until `dueAt` (epoch ms), then publishes it unless cancelled. */
   async schedule(clientId: string, will: WillMessage, dueAt: number): Promise<void> {
-    const { correlationData, ...rest } = will.properties ?? {};
-    const stored: StoredWill = {
-      clientId,
-      topic: will.topic,
-      payload: will.payload.toString('base64'),
-      qos: will.qos,
-      retain: will.retain,
-      ...(will.properties && {
-        properties: {
-          ...rest,
-          ...(correlationData !== undefined && { correlationData: Buffer.from(correlationData).toString('base64') }),
-        },
-      }),
-      dueAt,
-    };
     const kv = await this.#kv;
-    await kv.put(willKey(clientId), encoder.encode(JSON.stringify(stored)));
+    await kv.put(willKey(clientId), encoder.encode(JSON.stringify(toStored(clientId, will, dueAt))));
     this.#arm(clientId, dueAt);
+  }
+
+  /**
+   * Keeps the Will of a live connection on replica `node` for the other replicas, in case this
+   * one dies with the connection; `delayMs` is the delay that then applies. Undefined when it
+   * could not be stored (logged: the Will still works while this replica lives).
+   */
+  async hold(node: string, clientId: string, will: WillMessage, delayMs: number): Promise<HeldWill | undefined> {
+    const key = heldWillKey(node, clientId);
+    try {
+      const kv = await this.#kv;
+      const stored: StoredWill = { ...toStored(clientId, will, 0), delayMs };
+      return { key, revision: await kv.put(key, encoder.encode(JSON.stringify(stored))) };
+    } catch (error) {
+      this.#logger.debug({ err: error, clientId }, 'will not held in the store');
+      return undefined;
+    }
+  }
+
+  /** The connection ended (this replica handles its Will): forget the held copy. */
+  async release(held: Promise<HeldWill | undefined>): Promise<void> {
+    const entry = await held;
+    if (!entry) return;
+    try {
+      const kv = await this.#kv;
+      // A later connection of the same client on this replica has rewritten the key: keep it.
+      await kv.delete(entry.key, { revision: entry.revision });
+    } catch (error) {
+      if (!KvConflictError.is(error)) this.#logger.debug({ err: error, key: entry.key }, 'held will not released');
+    }
+  }
+
+  /**
+   * Publishes (or schedules, with their delay) the held Wills of replicas whose lease is gone:
+   * their connections ended with them. Compare-and-set delete first, so one replica does it.
+   * A delayed Will whose session `resumedElsewhere` (a live connection owns it) is dropped.
+   */
+  async sweepHeld(
+    self: string,
+    isAlive: (node: string) => Promise<boolean>,
+    resumedElsewhere: (clientId: string) => Promise<boolean>,
+  ): Promise<void> {
+    const kv = await this.#kv;
+    const verdicts = new Map<string, boolean>();
+    for (const key of await kv.keys('h.>')) {
+      const node = key.split('.')[1]!;
+      if (node === self) continue;
+      let alive = verdicts.get(node);
+      if (alive === undefined) {
+        alive = await isAlive(decodeKey(node));
+        verdicts.set(node, alive);
+      }
+      if (!alive) await this.#orphaned(key, resumedElsewhere);
+    }
+  }
+
+  async #orphaned(key: string, resumedElsewhere: (clientId: string) => Promise<boolean>): Promise<void> {
+    try {
+      const kv = await this.#kv;
+      const entry = await kv.get(key);
+      if (!entry) return;
+      const stored = JSON.parse(decoder.decode(entry.value)) as StoredWill;
+      try {
+        await kv.delete(key, { revision: entry.revision });
+      } catch (error) {
+        if (KvConflictError.is(error)) return;
+        throw error;
+      }
+      const will = fromStored(stored);
+      const delayMs = stored.delayMs ?? 0;
+      if (delayMs > 0) {
+        // The client is back on a live replica within the delay: no Will [MQTT-3.1.3-9].
+        if (await resumedElsewhere(stored.clientId)) return;
+        await this.schedule(stored.clientId, { ...will, delay: delayMs / 1000 }, Date.now() + delayMs);
+      } else {
+        this.publishNow(stored.clientId, will);
+      }
+    } catch (error) {
+      this.#logger.warn({ err: error, key }, 'will of a stopped replica not handled');
+    }
   }
 
   #arm(clientId: string, dueAt: number): void {
@@ -143,17 +222,7 @@ export class Wills {
         if (KvConflictError.is(error)) return; // another replica claimed or cancelled it
         throw error;
       }
-      const { correlationData, ...rest } = will.properties ?? {};
-      this.publishNow(will.clientId, {
-        topic: will.topic,
-        payload: Buffer.from(will.payload, 'base64'),
-        qos: will.qos,
-        retain: will.retain,
-        properties: will.properties && {
-          ...rest,
-          ...(correlationData !== undefined && { correlationData: Buffer.from(correlationData, 'base64') }),
-        },
-      });
+      this.publishNow(will.clientId, fromStored(will));
     } catch (error) {
       this.#logger.warn({ err: error, key }, 'pending will not handled');
     }
@@ -165,4 +234,36 @@ export class Wills {
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
+}
+
+function toStored(clientId: string, will: WillMessage, dueAt: number): StoredWill {
+  const { correlationData, ...rest } = will.properties ?? {};
+  return {
+    clientId,
+    topic: will.topic,
+    payload: will.payload.toString('base64'),
+    qos: will.qos,
+    retain: will.retain,
+    ...(will.properties && {
+      properties: {
+        ...rest,
+        ...(correlationData !== undefined && { correlationData: Buffer.from(correlationData).toString('base64') }),
+      },
+    }),
+    dueAt,
+  };
+}
+
+function fromStored(will: StoredWill): Omit<WillMessage, 'delay'> {
+  const { correlationData, ...rest } = will.properties ?? {};
+  return {
+    topic: will.topic,
+    payload: Buffer.from(will.payload, 'base64'),
+    qos: will.qos,
+    retain: will.retain,
+    properties: will.properties && {
+      ...rest,
+      ...(correlationData !== undefined && { correlationData: Buffer.from(correlationData, 'base64') }),
+    },
+  };
 }

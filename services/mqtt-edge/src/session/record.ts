@@ -119,6 +119,11 @@ export function willKey(clientId: string): string {
   return `w.${encodeKey(clientId)}`;
 }
 
+/** KV key of the Will of a live connection of `clientId` on replica `node` (see will.ts). */
+export function heldWillKey(node: string, clientId: string): string {
+  return `h.${encodeKey(node)}.${encodeKey(clientId)}`;
+}
+
 /** Short stable hash for resource names: `length` hex digits of SHA-256. */
 export function shortHash(value: string, length = 12): string {
   return createHash('sha256').update(value).digest('hex').slice(0, length);

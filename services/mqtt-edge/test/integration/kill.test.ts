@@ -3,57 +3,24 @@
 // `kill -9` one replica while QoS 1 and QoS 2 messages flow. Every client reconnects to the other
 // replica; every QoS 1 message arrives at least once and every QoS 2 message exactly once.
 // Scale with KILL_CLIENTS / KILL_QOS1 / KILL_QOS2 (the issue's full run: 50 / 10000 / 2000).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { type NatsServerHandle, startNatsServer, uniqueName, waitFor } from '@protomesh/test-support';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProcessReplica, spawnReplica } from '../helpers/process-replica.js';
 
 const CLIENTS = Number(process.env.KILL_CLIENTS ?? 20);
 const QOS1 = Number(process.env.KILL_QOS1 ?? 2_000);
 const QOS2 = Number(process.env.KILL_QOS2 ?? 400);
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
 let nats: NatsServerHandle;
 const children: ChildProcess[] = [];
 const clients: MqttClient[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function replica(prefix: string): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['bin/protomesh.mjs', 'mqtt-edge'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      NATS_URL: nats.url,
-      MESH_PREFIX: prefix,
-      MQTT_HOST: '127.0.0.1',
-      MQTT_PORT: String(port),
-      MQTT_ADMIN_PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      MQTT_ALLOW_ANONYMOUS: 'true',
-      MQTT_REDELIVERY_DELAY: '2s',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  await waitFor(() => /mqtt-edge\s+mqtt\s/.test(out), 'the replica to start', 30_000);
-  return { child, port };
+async function replica(prefix: string): Promise<ProcessReplica> {
+  const started = await spawnReplica(nats.url, prefix, { MQTT_REDELIVERY_DELAY: '2s' });
+  children.push(started.child);
+  return started;
 }
 
 beforeAll(async () => {
