@@ -18,6 +18,10 @@
 //
 // Options: --messages=N (default 30000), --latency=N (default 2000), --cpu-budget=F,
 //          --replicas=1,3
+// Profiling: BENCH_BRIDGE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" adds node options to
+// the bridge replicas (then stopped with SIGTERM, so the profile is written);
+// BENCH_BRIDGE_SCRIPT=<main.js> runs another build of the bridge, e.g. a copy of
+// services/bridge/dist made before a change (it still loads the libs of this tree).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -69,10 +73,13 @@ function routesFile(from, to) {
   return file;
 }
 
+const NODE_ARGS = (process.env.BENCH_BRIDGE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const SCRIPT = process.env.BENCH_BRIDGE_SCRIPT ? [process.env.BENCH_BRIDGE_SCRIPT] : ['bin/protomesh.mjs', 'bridge'];
+
 async function launchReplicas(natsUrl, prefix, n, routes) {
   const replicas = [];
   for (let i = 0; i < n; i++) {
-    const child = spawn(process.execPath, ['bin/protomesh.mjs', 'bridge'], {
+    const child = spawn(process.execPath, [...NODE_ARGS, ...SCRIPT], {
       cwd: root,
       env: {
         ...process.env,
@@ -116,7 +123,14 @@ async function launchReplicas(natsUrl, prefix, n, routes) {
 async function stopReplicas(replicas) {
   for (const { child } of replicas) {
     child.kill('SIGCONT');
-    child.kill('SIGKILL');
+    if (NODE_ARGS.length > 0 && child.exitCode === null) {
+      // Profiling: a graceful stop, so node writes the profile.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    } else child.kill('SIGKILL');
     children.delete(child);
   }
 }

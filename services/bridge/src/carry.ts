@@ -118,11 +118,12 @@ export function carry(
       backbone.publish(plan.subject, plan.payload, plan.headers);
       target = Promise.resolve();
     } else {
-      target = backbone.append(plan.subject, plan.payload, {
-        headers: plan.headers,
-        expectStream: layout.streams[plan.tier].name,
-        ...(msgId === undefined ? {} : { msgId }),
-      });
+      const expectStream = layout.streams[plan.tier].name;
+      target = backbone.append(
+        plan.subject,
+        plan.payload,
+        msgId === undefined ? { headers: plan.headers, expectStream } : { headers: plan.headers, expectStream, msgId },
+      );
     }
   } catch (error) {
     return Promise.reject(error);

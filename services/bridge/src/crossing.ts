@@ -53,16 +53,46 @@ export interface PlanContext {
   readonly now: number;
 }
 
-const L_ROUTE = HEADER.route.toLowerCase();
-const L_HOPS = HEADER.hops.toLowerCase();
-const L_QOS = HEADER.qos.toLowerCase();
-const L_RETAIN = HEADER.retain.toLowerCase();
-const L_EXPIRES = HEADER.expiresAt.toLowerCase();
-const L_CONTENT_TYPE = HEADER.contentType.toLowerCase();
-const L_FORMAT = HEADER.payloadFormat.toLowerCase();
-const L_PROP = HEADER.userProperty.toLowerCase();
-const L_TRACEPARENT = HEADER.traceparent.toLowerCase();
-const L_TRACESTATE = HEADER.tracestate.toLowerCase();
+/** Kinds of header the bridge reads or rewrites (bits), by case-insensitive name. */
+const K_ROUTE = 1;
+const K_HOPS = 2;
+const K_QOS = 4;
+const K_RETAIN = 8;
+const K_EXPIRES = 16;
+const K_CONTENT_TYPE = 32;
+const K_FORMAT = 64;
+const K_PROP = 128;
+const K_TRACE = 256;
+/** JetStream's own headers (`Nats-Msg-Id`, `Nats-Expected-Stream`): they belong to the source append. */
+const K_NATS = 512;
+
+const KIND_BY_LOWER_NAME = new Map<string, number>([
+  [HEADER.route.toLowerCase(), K_ROUTE],
+  [HEADER.hops.toLowerCase(), K_HOPS],
+  [HEADER.qos.toLowerCase(), K_QOS],
+  [HEADER.retain.toLowerCase(), K_RETAIN],
+  [HEADER.expiresAt.toLowerCase(), K_EXPIRES],
+  [HEADER.contentType.toLowerCase(), K_CONTENT_TYPE],
+  [HEADER.payloadFormat.toLowerCase(), K_FORMAT],
+  [HEADER.userProperty.toLowerCase(), K_PROP],
+  [HEADER.traceparent.toLowerCase(), K_TRACE],
+  [HEADER.tracestate.toLowerCase(), K_TRACE],
+]);
+
+/** Kinds of the header names seen so far, as written (names repeat: the mesh writes the same few). */
+const kindByName = new Map<string, number>();
+const KIND_CACHE_MAX = 256;
+
+/** The kind of header `name` (case-insensitive; 0: one the bridge passes on untouched). */
+function headerKind(name: string): number {
+  let kind = kindByName.get(name);
+  if (kind === undefined) {
+    const lower = name.toLowerCase();
+    kind = KIND_BY_LOWER_NAME.get(lower) ?? (lower.startsWith('nats-') ? K_NATS : 0);
+    if (kindByName.size < KIND_CACHE_MAX) kindByName.set(name, kind);
+  }
+  return kind;
+}
 
 /** What the plan reads of the source headers in one pass. */
 interface HeaderFacts {
@@ -86,27 +116,27 @@ function readHeaders(headers: HeaderEntries | undefined): HeaderFacts {
   if (!headers) return facts;
   for (const [name, value] of headers) {
     // Header names are case-insensitive; the mesh writes `Mesh-…`, plain clients may not.
-    switch (name.length > 4 ? name.toLowerCase() : name) {
-      case L_ROUTE:
+    switch (headerKind(name)) {
+      case K_ROUTE:
         facts.routes = value;
         break;
-      case L_HOPS: {
+      case K_HOPS: {
         const n = Number(value);
         if (Number.isInteger(n) && n >= 0) facts.hops = n;
         break;
       }
-      case L_QOS:
+      case K_QOS:
         if (value === '0' || value === '1' || value === '2') facts.qos = Number(value) as QosLevel;
         break;
-      case L_RETAIN:
+      case K_RETAIN:
         facts.retain = value === '1';
         break;
-      case L_EXPIRES: {
+      case K_EXPIRES: {
         const at = Number(value);
         if (Number.isFinite(at)) facts.expiresAt = at;
         break;
       }
-      case L_CONTENT_TYPE:
+      case K_CONTENT_TYPE:
         facts.contentType = safeDecode(value);
         break;
     }
@@ -143,7 +173,7 @@ function mapProperties(route: CompiledRoute, headers: HeaderEntries | undefined)
   const out: Array<[string, string]> = [];
   if (forward && headers) {
     for (const [name, value] of headers) {
-      if (name.toLowerCase() !== L_PROP) continue;
+      if (headerKind(name) !== K_PROP) continue;
       const eq = value.indexOf('=');
       if (eq < 0) continue;
       const key = safeDecode(value.slice(0, eq));
@@ -161,35 +191,98 @@ function propertiesUnchanged(route: CompiledRoute): boolean {
   return p.forward && p.drop.size === 0 && p.rename.size === 0 && p.set.length === 0;
 }
 
-/** Decides what `route` does with `message` (see {@link CrossingPlan}). */
-export function planCrossing(route: CompiledRoute, message: SourceMessage, ctx: PlanContext): CrossingPlan {
-  if (message.tier !== route.from.tier || !topicMatches(route.filter.mqttFilter, message.topic)) {
-    return { kind: 'no_match' };
+/** Most source subjects a relay keeps a {@link TopicPlan} of; past that it starts over (a cache, not a limit on topics). */
+export const SUBJECT_CACHE_MAX = 8_192;
+
+/** A target subject, or why the target topic has none. */
+type Target = string | { readonly error: string };
+
+/**
+ * What a plan takes from the source tier and topic alone, the same for every message on
+ * them: whether the route's filter matches, the target topic and, worked out on first use,
+ * the target subjects. The QoS 1 relay keeps one per source subject (see `route-relay.ts`).
+ */
+export class TopicPlan {
+  /** The route's tier and filter match the source. */
+  readonly matches: boolean;
+  /** The target topic; undefined when the template captures nothing from the source topic. */
+  readonly topic: string | undefined;
+  readonly #route: CompiledRoute;
+  readonly #prefix: string;
+  readonly #retainedPrefix: string;
+  #live: Target | undefined;
+  #stored: Target | undefined;
+  #retained: Target | undefined;
+
+  constructor(route: CompiledRoute, tier: Tier, topic: string, ctx: Pick<PlanContext, 'prefix' | 'retainedPrefix'>) {
+    this.#route = route;
+    this.#prefix = ctx.prefix;
+    this.#retainedPrefix = ctx.retainedPrefix;
+    this.matches = tier === route.from.tier && topicMatches(route.filter.mqttFilter, topic);
+    if (!this.matches || !route.template) this.topic = topic;
+    else {
+      const captures = capture(route.filter, topic);
+      this.topic = captures ? renderTemplate(route.template, captures) : undefined;
+    }
   }
+
+  /** The target subject of class `0` (`live`) or `1`. */
+  subject(live: boolean): Target {
+    if (live) {
+      this.#live ??= this.#target(this.#prefix, '0');
+      return this.#live;
+    }
+    this.#stored ??= this.#target(this.#prefix, '1');
+    return this.#stored;
+  }
+
+  /** The subject of the target tier's retained store. */
+  retainedSubject(): Target {
+    this.#retained ??= this.#target(this.#retainedPrefix, '1');
+    return this.#retained;
+  }
+
+  #target(prefix: string, cls: QosClass): Target {
+    const topic = this.topic as string;
+    try {
+      return topicToSubject({ prefix, tier: this.#route.to.tier }, topic, cls);
+    } catch (error) {
+      return { error: `target topic ${JSON.stringify(topic)}: ${(error as Error).message}` };
+    }
+  }
+}
+
+/**
+ * Decides what `route` does with `message` (see {@link CrossingPlan}). `topicPlan`, when
+ * given, is the {@link TopicPlan} of the message's tier and topic on this route and context.
+ */
+export function planCrossing(
+  route: CompiledRoute,
+  message: SourceMessage,
+  ctx: PlanContext,
+  topicPlan: TopicPlan = new TopicPlan(route, message.tier, message.topic, ctx),
+): CrossingPlan {
+  if (!topicPlan.matches) return NO_MATCH;
   const facts = readHeaders(message.headers);
   // Loop prevention: a message never crosses a route twice, nor more than maxHops routes.
   const hops = Math.max(facts.hops, facts.routes === undefined ? 0 : facts.routes.split(',').length);
-  if (hops >= ctx.maxHops || crossed(facts.routes, route.id)) return { kind: 'skip', reason: 'skipped_loop' };
+  if (hops >= ctx.maxHops || crossed(facts.routes, route.id)) return SKIP_LOOP;
   // [MQTT-3.3.2-5] a message past its expiry is not delivered.
-  if (facts.expiresAt !== undefined && facts.expiresAt < ctx.now) return { kind: 'skip', reason: 'expired' };
-  if (route.condition && !route.condition(message.payload)) return { kind: 'skip', reason: 'filtered' };
+  if (facts.expiresAt !== undefined && facts.expiresAt < ctx.now) return SKIP_EXPIRED;
+  if (route.condition && !route.condition(message.payload)) return SKIP_FILTERED;
 
-  let topic = message.topic;
-  if (route.template) {
-    const captures = capture(route.filter, message.topic);
-    if (!captures) return { kind: 'no_match' };
-    topic = renderTemplate(route.template, captures);
-  }
+  const topic = topicPlan.topic;
+  if (topic === undefined) return NO_MATCH;
   const sourceQos: QosLevel = message.cls === '0' ? 0 : (facts.qos ?? 1) === 0 ? 1 : (facts.qos ?? 1);
   const qos = targetQos(route, sourceQos);
   const retain = route.retain === 'keep' ? facts.retain : route.retain === 'set';
-  let subject: string;
+  const subject = topicPlan.subject(qos === 0);
+  if (typeof subject !== 'string') return { kind: 'dead_letter', error: subject.error };
   let retainedSubject: string | undefined;
-  try {
-    subject = topicToSubject({ prefix: ctx.prefix, tier: route.to.tier }, topic, qos === 0 ? '0' : '1');
-    if (retain) retainedSubject = topicToSubject({ prefix: ctx.retainedPrefix, tier: route.to.tier }, topic, '1');
-  } catch (error) {
-    return { kind: 'dead_letter', error: `target topic ${JSON.stringify(topic)}: ${(error as Error).message}` };
+  if (retain) {
+    const target = topicPlan.retainedSubject();
+    if (typeof target !== 'string') return { kind: 'dead_letter', error: target.error };
+    retainedSubject = target;
   }
 
   let payload = message.payload;
@@ -210,39 +303,46 @@ export function planCrossing(route: CompiledRoute, message: SourceMessage, ctx: 
 
   // Headers: the source's, minus what this crossing rewrites, then the rewritten fields,
   // then the route and hop count (written once, at the end).
-  const replace = new Set<string>([L_ROUTE, L_HOPS]);
-  const meta: { -readonly [K in keyof MessageMeta]: MessageMeta[K] } = {};
+  let replace = K_ROUTE | K_HOPS | K_NATS;
+  let meta: { -readonly [K in keyof MessageMeta]: MessageMeta[K] } | undefined;
   if (qos !== facts.qos && !(facts.qos === undefined && qos === sourceQos)) {
-    replace.add(L_QOS);
-    meta.qos = qos;
+    replace |= K_QOS;
+    meta = { qos };
   }
   if (retain !== facts.retain) {
-    replace.add(L_RETAIN);
-    meta.retain = retain;
+    replace |= K_RETAIN;
+    meta = { ...meta, retain };
   }
   if (contentType !== undefined) {
-    replace.add(L_CONTENT_TYPE);
-    if (contentType !== null) meta.contentType = contentType;
+    replace |= K_CONTENT_TYPE;
+    meta = contentType === null ? { ...meta } : { ...meta, contentType };
   }
   if (payloadFormat !== undefined) {
-    replace.add(L_FORMAT);
-    meta.payloadFormat = payloadFormat;
+    replace |= K_FORMAT;
+    meta = { ...meta, payloadFormat };
   }
   if (!propertiesUnchanged(route)) {
-    replace.add(L_PROP);
-    meta.userProperties = mapProperties(route, message.headers);
+    replace |= K_PROP;
+    meta = { ...meta, userProperties: mapProperties(route, message.headers) };
   }
   const headers: Array<[string, string]> = [];
-  for (const [name, value] of message.headers ?? []) {
-    const lower = name.toLowerCase();
-    // JetStream's own headers (Nats-Msg-Id, Nats-Expected-Stream) belong to the source append.
-    if (replace.has(lower) || lower.startsWith('nats-')) continue;
-    headers.push([name, value]);
+  if (message.headers) {
+    for (const header of message.headers) {
+      if ((headerKind(header[0]) & replace) === 0) headers.push([header[0], header[1]]);
+    }
   }
-  headers.push(...encodeMeta(meta));
-  headers.push(...encodeMeta({ route: facts.routes ? `${facts.routes},${route.id}` : route.id, hops: hops + 1 }));
+  if (meta) for (const header of encodeMeta(meta)) headers.push(header);
+  headers.push(
+    [HEADER.route, facts.routes ? `${facts.routes},${route.id}` : route.id],
+    [HEADER.hops, String(hops + 1)],
+  );
   return { kind: 'cross', tier: route.to.tier, topic, subject, qos, retain, payload, headers, retainedSubject };
 }
+
+const NO_MATCH: CrossingPlan = Object.freeze({ kind: 'no_match' });
+const SKIP_LOOP: CrossingPlan = Object.freeze({ kind: 'skip', reason: 'skipped_loop' });
+const SKIP_EXPIRED: CrossingPlan = Object.freeze({ kind: 'skip', reason: 'expired' });
+const SKIP_FILTERED: CrossingPlan = Object.freeze({ kind: 'skip', reason: 'filtered' });
 
 /**
  * `plan` with the trace context of the bridge's forward span: the source's `traceparent`
@@ -256,10 +356,7 @@ export function withTraceHeaders(
 ): Extract<CrossingPlan, { kind: 'cross' }> {
   if (carrier.traceparent === undefined) return plan;
   const headers: Array<[string, string]> = [];
-  for (const header of plan.headers) {
-    const lower = header[0].toLowerCase();
-    if (lower !== L_TRACEPARENT && lower !== L_TRACESTATE) headers.push(header);
-  }
+  for (const header of plan.headers) if (headerKind(header[0]) !== K_TRACE) headers.push(header);
   const { traceparent, tracestate } = carrier;
   headers.push(...encodeMeta(tracestate === undefined ? { traceparent } : { traceparent, tracestate }));
   return { ...plan, headers };

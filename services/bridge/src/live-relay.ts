@@ -12,16 +12,24 @@ import type { BackboneMessage, Subscription } from '@protomesh/backbone';
 import { traceLogFields } from '@protomesh/telemetry';
 import { filterToSubjects, subjectToTopic, TIERS, type Tier } from '@protomesh/topic-map';
 import { carry, publishDeadLetter } from './carry.js';
-import { planCrossing } from './crossing.js';
+import { planCrossing, SUBJECT_CACHE_MAX, TopicPlan } from './crossing.js';
 import { ProcessTrace } from './message-trace.js';
 import { TokenBucket } from './rate-limit.js';
 import type { RelayContext } from './relay-context.js';
 import type { CompiledRoute } from './routes.js';
 
+/** A class 0 source subject: its topic and what each route of its tier makes of it (same order; null: no match). */
+interface LiveSubject {
+  readonly topic: string;
+  readonly plans: ReadonlyArray<TopicPlan | null>;
+}
+
 /** The QoS 0 relay of every route on this replica. */
 export class LiveRelay {
   readonly #ctx: RelayContext;
   #routes: ReadonlyMap<Tier, readonly CompiledRoute[]> = new Map();
+  /** Per source tier, subject → what it maps to under the current routes (null: not a class 0 mesh subject). */
+  #subjects = new Map<Tier, Map<string, LiveSubject | null>>();
   readonly #subscriptions = new Map<Tier, Subscription[]>();
   /** Rate limits by route id; kept across reloads while the limit is unchanged. */
   #buckets = new Map<string, { bucket: TokenBucket; key: string }>();
@@ -51,6 +59,7 @@ export class LiveRelay {
       }
     }
     this.#routes = byTier;
+    this.#subjects = new Map();
     this.#buckets = buckets;
     this.setShare(this.#replicas);
     if (this.#started) this.#subscribe();
@@ -108,8 +117,8 @@ export class LiveRelay {
     const routes = this.#routes.get(tier);
     if (!routes) return;
     metrics.received(tier, '0', message.payload.byteLength);
-    const source = subjectToTopic(layout.prefix, message.subject);
-    if (source?.cls !== '0') {
+    const source = this.#known(tier, routes, message.subject);
+    if (source === null) {
       const trace = tracing.enabled ? this.#trace(tier, message) : undefined;
       for (const route of routes) {
         metrics.outcome(route.id, 'invalid');
@@ -128,8 +137,11 @@ export class LiveRelay {
     };
     // One process span per source message, started at the first route it concerns.
     let trace: ProcessTrace | undefined;
-    for (const route of routes) {
-      const plan = planCrossing(route, input, ctx);
+    for (let i = 0; i < routes.length; i++) {
+      const topicPlan = source.plans[i];
+      if (!topicPlan) continue; // outside the route's filter
+      const route = routes[i]!;
+      const plan = planCrossing(route, input, ctx, topicPlan);
       if (plan.kind === 'no_match') continue;
       // A message this bridge already carried coming back (loop prevention) is not worked on: no span.
       if (tracing.enabled && !(plan.kind === 'skip' && plan.reason === 'skipped_loop')) {
@@ -176,6 +188,33 @@ export class LiveRelay {
       }
     }
     trace?.done();
+  }
+
+  /** What `subject` maps to under `routes` (the current routes of `tier`), worked out once per subject. */
+  #known(tier: Tier, routes: readonly CompiledRoute[], subject: string): LiveSubject | null {
+    let cache = this.#subjects.get(tier);
+    if (!cache) {
+      cache = new Map();
+      this.#subjects.set(tier, cache);
+    }
+    let known = cache.get(subject);
+    if (known === undefined) {
+      const { prefix, retainedPrefix } = this.#ctx.layout;
+      const source = subjectToTopic(prefix, subject);
+      known =
+        source?.cls === '0'
+          ? {
+              topic: source.topic,
+              plans: routes.map((route) => {
+                const plan = new TopicPlan(route, tier, source.topic, { prefix, retainedPrefix });
+                return plan.matches ? plan : null;
+              }),
+            }
+          : null;
+      if (cache.size >= SUBJECT_CACHE_MAX) cache.clear();
+      cache.set(subject, known);
+    }
+    return known;
   }
 
   #trace(tier: Tier, message: BackboneMessage): ProcessTrace {

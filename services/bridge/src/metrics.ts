@@ -15,6 +15,11 @@ const REDELIVERY_ATTRS: Record<Tier, { readonly tier: Tier; readonly consumer: '
   ws: { tier: 'ws', consumer: 'route' },
 };
 
+/** Index of a tier counter: direction, tier, class. */
+function slot(dir: 'in' | 'out', tier: Tier, qos: '0' | '1'): number {
+  return (dir === 'in' ? 0 : 4) + (tier === 'mqtt' ? 0 : 2) + (qos === '0' ? 0 : 1);
+}
+
 /** What happened to one message on one route (the `outcome` label). */
 export type Outcome =
   | 'bridged'
@@ -81,11 +86,11 @@ export class BridgeMetrics {
     for (const [route, lag] of this.#lags) result.observe(lag, { route });
   };
   readonly #counters = new Map<string, RouteCounters>();
-  /** Per route and outcome; read by the observable counter, so counting costs no attribute lookups. */
-  readonly #outcomes = new Map<string, Map<Outcome, number>>();
+  /** Per route: counts by outcome (read by the observable counter, so counting costs no attribute lookups) and its counters. */
+  readonly #outcomes = new Map<string, { byOutcome: Map<Outcome, number>; counters: RouteCounters }>();
   readonly #observeMessages = (result: Observer) => {
     for (const [route, outcomes] of this.#outcomes) {
-      for (const [outcome, n] of outcomes) result.observe(n, { route, outcome });
+      for (const [outcome, n] of outcomes.byOutcome) result.observe(n, { route, outcome });
     }
   };
   readonly #observePartitions = (result: Observer) => {
@@ -94,9 +99,16 @@ export class BridgeMetrics {
   readonly #observeBackbone: (result: Observer) => void;
   /**
    * Tier counters summed here and added to the shared instruments once a second: an add with
-   * attributes per message costs more than the rest of a skipped message.
+   * attributes per message costs more than the rest of a skipped message. Indexed by
+   * {@link slot} (direction, tier, class), so counting allocates nothing.
    */
-  readonly #pending = new Map<string, { tier: Tier; qos: '0' | '1'; dir: 'in' | 'out'; n: number; bytes: number }>();
+  readonly #pending: ReadonlyArray<{ tier: Tier; qos: '0' | '1'; dir: 'in' | 'out'; n: number; bytes: number }> = (
+    ['in', 'out'] as const
+  ).flatMap((dir) =>
+    (['mqtt', 'ws'] as const).flatMap((tier) =>
+      (['0', '1'] as const).map((qos) => ({ tier, qos, dir, n: 0, bytes: 0 })),
+    ),
+  );
   readonly #flushTimer: NodeJS.Timeout;
 
   constructor(service: ServiceMetrics, backboneReady: () => boolean) {
@@ -130,11 +142,11 @@ export class BridgeMetrics {
   outcome(route: string, outcome: Outcome, matched = outcome !== 'failed' && outcome !== 'invalid'): void {
     let outcomes = this.#outcomes.get(route);
     if (!outcomes) {
-      outcomes = new Map();
+      outcomes = { byOutcome: new Map(), counters: this.counters(route) };
       this.#outcomes.set(route, outcomes);
     }
-    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-    const counters = this.counters(route);
+    outcomes.byOutcome.set(outcome, (outcomes.byOutcome.get(outcome) ?? 0) + 1);
+    const counters = outcomes.counters;
     if (matched) counters.matched += 1;
     const field = FIELD[outcome];
     if (field) counters[field] += 1;
@@ -161,12 +173,7 @@ export class BridgeMetrics {
   }
 
   #count(tier: Tier, qos: '0' | '1', dir: 'in' | 'out', bytes: number): void {
-    const key = `${dir}${tier}${qos}`;
-    let entry = this.#pending.get(key);
-    if (!entry) {
-      entry = { tier, qos, dir, n: 0, bytes: 0 };
-      this.#pending.set(key, entry);
-    }
+    const entry = this.#pending[slot(dir, tier, qos)]!;
     entry.n += 1;
     entry.bytes += bytes;
   }
@@ -174,7 +181,7 @@ export class BridgeMetrics {
   /** Adds the tier counts summed since the last flush to the shared instruments. */
   flush(): void {
     const { messagesIn, messagesOut, bytesIn, bytesOut } = this.#service.instruments;
-    for (const entry of this.#pending.values()) {
+    for (const entry of this.#pending) {
       if (entry.n === 0) continue;
       (entry.dir === 'in' ? messagesIn : messagesOut).add(entry.n, { tier: entry.tier, qos: entry.qos });
       (entry.dir === 'in' ? bytesIn : bytesOut).add(entry.bytes, { tier: entry.tier });

@@ -16,9 +16,9 @@
  */
 import type { ConsumerHandle, DeliveredMessage } from '@protomesh/backbone';
 import { traceLogFields } from '@protomesh/telemetry';
-import { subjectToTopic } from '@protomesh/topic-map';
+import { subjectToTopic, type Tier } from '@protomesh/topic-map';
 import { type Crossing, carry, publishDeadLetter } from './carry.js';
-import { planCrossing } from './crossing.js';
+import { planCrossing, SUBJECT_CACHE_MAX, TopicPlan } from './crossing.js';
 import { partitionOf } from './cursors.js';
 import { ProcessTrace } from './message-trace.js';
 import { TokenBucket } from './rate-limit.js';
@@ -66,6 +66,13 @@ export interface RouteRelayOptions {
 /** Reader redelivery timeout, in ms: the reader is ours alone and acks everything, so it hardly matters. */
 const READER_ACK_WAIT_MS = 300_000;
 
+/** A source subject of the route's own partitions: its tier and topic, and what the route makes of the topic. */
+interface KnownSubject {
+  readonly tier: Tier;
+  readonly topic: string;
+  readonly plan: TopicPlan;
+}
+
 /** The QoS 1 relay of one route on this replica. */
 export class RouteRelay {
   readonly route: CompiledRoute;
@@ -86,11 +93,17 @@ export class RouteRelay {
   readonly #waiting: Array<{ entry: Entry; plan: Crossing; part: Partition }> = [];
   #drainTimer: NodeJS.Timeout | undefined;
   #share = 1;
+  /** Source subject → what it maps to: `invalid` when not a class 1 mesh subject, `unmatched` outside the route's filter. */
+  readonly #subjects = new Map<string, KnownSubject | 'invalid' | 'unmatched'>();
+  /** The plan context, reused: only `now` changes per message. */
+  readonly #planContext: { prefix: string; retainedPrefix: string; maxHops: number; now: number };
 
   constructor(route: CompiledRoute, context: RelayContext, options: RouteRelayOptions) {
     this.route = route;
     this.#ctx = context;
     this.#options = options;
+    const { layout, maxHops } = context;
+    this.#planContext = { prefix: layout.prefix, retainedPrefix: layout.retainedPrefix, maxHops, now: 0 };
     if (route.rateLimit) this.#bucket = new TokenBucket(route.rateLimit.perSecond, route.rateLimit.burst);
   }
 
@@ -264,29 +277,37 @@ export class RouteRelay {
       ack(message);
       return;
     }
-    if (message.seq >= this.#readerNext) this.#readerNext = message.seq + 1;
+    const seq = message.seq;
+    if (seq >= this.#readerNext) this.#readerNext = seq + 1;
     if (message.deliveryCount > 1) this.#ctx.metrics.redelivered(this.route.from.tier);
-    const p = partitionOf(message.subject, this.#options.partitions);
-    const part = this.#parts.get(p);
-    if (part === undefined || part.releasing || part.rewind || message.seq < part.next) {
+    // Other replicas' partitions (most messages with several replicas): decided by the subject alone.
+    const part = this.#parts.get(partitionOf(message.subject, this.#options.partitions));
+    if (part === undefined || part.releasing || part.rewind || seq < part.next) {
       ack(message);
       return;
     }
-    part.next = message.seq + 1;
-    const { metrics, layout, backbone, now, maxHops, tracing } = this.#ctx;
+    part.next = seq + 1;
+    const { metrics, backbone, layout, now, tracing } = this.#ctx;
     const route = this.route;
     metrics.received(route.from.tier, '1', message.payload.byteLength);
-    const source = subjectToTopic(layout.prefix, message.subject);
-    if (source?.cls !== '1') {
+    const source = this.#known(message.subject);
+    if (source === 'unmatched') {
+      ack(message);
+      return;
+    }
+    if (source === 'invalid') {
       metrics.outcome(route.id, 'invalid'); // not a mesh subject (a plain NATS publisher's own escaping)
       if (tracing.enabled) this.#trace(message).settle('invalid');
       ack(message);
       return;
     }
+    const context = this.#planContext;
+    context.now = now();
     const plan = planCrossing(
       route,
       { tier: source.tier, cls: '1', topic: source.topic, payload: message.payload, headers: message.headers },
-      { prefix: layout.prefix, retainedPrefix: layout.retainedPrefix, maxHops, now: now() },
+      context,
+      source.plan,
     );
     switch (plan.kind) {
       case 'no_match':
@@ -303,7 +324,7 @@ export class RouteRelay {
           backbone,
           layout.prefix,
           route,
-          { ...source, payload: message.payload, headers: message.headers },
+          { tier: source.tier, topic: source.topic, payload: message.payload, headers: message.headers },
           plan.error,
         );
         metrics.outcome(route.id, 'dead_lettered');
@@ -323,6 +344,22 @@ export class RouteRelay {
         this.#issue(entry, plan, part);
       }
     }
+  }
+
+  /** What `subject` maps to on this route, worked out once per subject. */
+  #known(subject: string): KnownSubject | 'invalid' | 'unmatched' {
+    let known = this.#subjects.get(subject);
+    if (known === undefined) {
+      const source = subjectToTopic(this.#ctx.layout.prefix, subject);
+      if (source?.cls !== '1') known = 'invalid';
+      else {
+        const plan = new TopicPlan(this.route, source.tier, source.topic, this.#planContext);
+        known = plan.matches ? { tier: source.tier, topic: source.topic, plan } : 'unmatched';
+      }
+      if (this.#subjects.size >= SUBJECT_CACHE_MAX) this.#subjects.clear();
+      this.#subjects.set(subject, known);
+    }
+    return known;
   }
 
   #scheduleDrain(): void {

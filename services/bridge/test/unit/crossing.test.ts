@@ -3,6 +3,7 @@ import { compileRoutes, planCrossing } from '@protomesh/bridge';
 import { decodeMeta, encodeMeta } from '@protomesh/envelope';
 import type { QosClass } from '@protomesh/topic-map';
 import { describe, expect, it } from 'vitest';
+import { TopicPlan } from '../../src/crossing.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -182,5 +183,57 @@ describe('crossing plans', () => {
     });
     expect(plan({}, 't', 'x', encodeMeta({ expiresAt: NOW - 1 }))).toEqual({ kind: 'skip', reason: 'expired' });
     expect(crossed(plan({}, 't', 'x', encodeMeta({ expiresAt: NOW + 1_000 }))).meta.expiresAt).toBe(NOW + 1_000);
+  });
+
+  it('header names are matched case-insensitively: read, rewritten and JetStream headers dropped', () => {
+    expect(plan({}, 't', 'x', [['mesh-route', 'other']])).toEqual({ kind: 'skip', reason: 'skipped_loop' });
+    expect(plan({}, 't', 'x', [['MESH-EXPIRES-AT', String(NOW - 1)]])).toEqual({ kind: 'skip', reason: 'expired' });
+    const p = crossed(
+      plan({ qos: { set: 0 } }, 't', 'x', [
+        ['mesh-qos', '1'],
+        ['NATS-MSG-ID', 'edge-id'],
+        ['nats-expected-stream', 'S'],
+        ['X-Kept', 'k'],
+      ]),
+    );
+    expect(p.headers).toEqual([
+      ['X-Kept', 'k'],
+      ['Mesh-QoS', '0'],
+      ['Mesh-Route', 'r'],
+      ['Mesh-Hops', '1'],
+    ]);
+  });
+
+  it('one TopicPlan serves every message on its topic: the same plans as worked out per message', () => {
+    const routes = compileRoutes('mesh', [
+      { id: 'a', from: { tier: 'mqtt', filter: '#' }, to: { tier: 'ws' }, qos: { cap: 1 } },
+      { id: 'b', from: { tier: 'mqtt', filter: 's/+id/#' }, to: { tier: 'ws', topic: 'd/{id}/{#}' } },
+      { id: 'c', from: { tier: 'mqtt', filter: 'other/#' }, to: { tier: 'ws' } },
+      { id: 'd', from: { tier: 'mqtt', filter: '#' }, to: { tier: 'ws', topic: `${'x'.repeat(3_490)}/{#}` } },
+    ]);
+    const ctx = { prefix: 'mesh', retainedPrefix: 'mesh.retained', maxHops: 1, now: NOW };
+    const headerSets: Array<Array<[string, string]>> = [
+      [],
+      encodeMeta({ qos: 2, retain: true }),
+      encodeMeta({ qos: 0 }),
+      encodeMeta({ route: 'z' }),
+      [['Mesh-Retain', '1']],
+    ];
+    for (const route of routes) {
+      for (const topic of ['s/7/temp', 's/7', 'other/1']) {
+        const shared = new TopicPlan(route, 'mqtt', topic, ctx);
+        for (const cls of ['0', '1'] as const) {
+          for (const headers of headerSets) {
+            const message = { tier: 'mqtt' as const, cls, topic, payload: text('x'), headers };
+            expect(planCrossing(route, message, ctx, shared)).toEqual(planCrossing(route, message, ctx));
+          }
+        }
+      }
+    }
+    // The long template makes a subject over the limit: a dead letter, every time.
+    const message = { tier: 'mqtt' as const, cls: '1' as const, topic: 's/7', payload: text('x'), headers: [] };
+    const shared = new TopicPlan(routes[3]!, 'mqtt', 's/7', ctx);
+    expect(planCrossing(routes[3]!, message, ctx, shared)).toMatchObject({ kind: 'dead_letter' });
+    expect(planCrossing(routes[3]!, message, ctx, shared)).toMatchObject({ kind: 'dead_letter' });
   });
 });

@@ -231,6 +231,17 @@ describe('routes at work', () => {
     expect(bridge.routes().map((r) => r.to.topic)).toEqual(['v2/{#}']);
   });
 
+  it('setRoutes at QoS 0: a topic already carried follows the new route at once', async () => {
+    const bridge = await start([route({ id: 'main', to: { tier: 'ws', topic: 'v1/{#}' } })]);
+    const live = collect(`${layout.prefix}.ws.0.>`);
+    backbone.publish(subject('mqtt', 'a/b', '0'), text('1'));
+    await waitFor(() => live.length === 1, 'the first crossing');
+    await bridge.setRoutes([route({ id: 'main', to: { tier: 'ws', topic: 'v2/{#}' } })]);
+    backbone.publish(subject('mqtt', 'a/b', '0'), text('2'));
+    await waitFor(() => live.length === 2, 'the second crossing');
+    expect(live.map((m) => m.subject)).toEqual([subject('ws', 'v1/a/b', '0'), subject('ws', 'v2/a/b', '0')]);
+  });
+
   it('an invalid route set is rejected and the one in force stays', async () => {
     const bridge = await start([route({ id: 'keep' })]);
     await expect(bridge.setRoutes([route({ id: 'bad', to: { tier: 'mqtt' } })])).rejects.toThrow(
