@@ -1,9 +1,9 @@
 import type { BridgeRoute, CrossingPlan } from '@protomesh/bridge';
-import { compileRoutes, planCrossing } from '@protomesh/bridge';
+import { compileRoutes } from '@protomesh/bridge';
 import { decodeMeta, encodeMeta } from '@protomesh/envelope';
 import type { QosClass } from '@protomesh/topic-map';
 import { describe, expect, it } from 'vitest';
-import { TopicPlan } from '../../src/crossing.js';
+import { planCrossing, TopicPlan } from '../../src/crossing.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
