@@ -28,22 +28,6 @@ export function apiCode(err: unknown): number | undefined {
   return err instanceof JetStreamApiError ? err.code : undefined;
 }
 
-/** True when `err` (or its cause) says no one answered the request: nothing listens on the subject. */
-export function isNoResponders(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (e instanceof errors.NoRespondersError) return true;
-    if (e instanceof errors.RequestError && e.isNoResponders()) return true;
-  }
-  return false;
-}
-
-export function isTimeout(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    if (e instanceof errors.TimeoutError) return true;
-  }
-  return false;
-}
-
 export function isClosedConnection(err: unknown): boolean {
   return err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError;
 }

@@ -20,7 +20,7 @@ import { DEFAULT_ACK_WAIT_MS, DEFAULT_MAX_ACK_PENDING } from '../defaults.js';
 import { ConsumerConflictError, StreamNotFoundError } from '../errors.js';
 import type { BackboneLogger } from '../logger.js';
 import { ApiCode, apiCode, requestFailed } from './api-errors.js';
-import { fromNatsHeaders } from './headers.js';
+import { deliveryOf } from './delivery.js';
 
 /** An ephemeral consumer the server deletes after this long without a pull (a crashed process), in ms. */
 const EPHEMERAL_INACTIVE_THRESHOLD_MS = 30_000;
@@ -310,24 +310,24 @@ export class NatsConsumerHandle implements ConsumerHandle {
       return;
     }
     this.#failures = 0;
-    const info = m.info;
-    const seq = info.streamSequence;
+    const delivery = deliveryOf(m);
+    const seq = delivery.streamSeq;
     if (!this.#seen || seq > this.#lastSeq) this.#lastSeq = seq;
     this.#seen = true;
     const maxDeliver = this.#spec.maxDeliver;
     // After its last allowed delivery the server gives up on it; so does the resume point.
-    if (maxDeliver === undefined || info.deliveryCount < maxDeliver) this.#unsettled.add(seq);
+    if (maxDeliver === undefined || delivery.deliveryCount < maxDeliver) this.#unsettled.add(seq);
     else this.#unsettled.delete(seq);
     const unsettled = this.#unsettled;
     const message: DeliveredMessage = {
-      stream: info.stream,
+      stream: delivery.stream,
       seq,
       subject: m.subject,
       payload: m.data,
-      headers: fromNatsHeaders(m.headers),
-      time: Number(m.timestampNanos / 1_000_000n),
-      deliveryCount: info.deliveryCount,
-      pending: info.pending,
+      headers: delivery.headers,
+      time: delivery.time,
+      deliveryCount: delivery.deliveryCount,
+      pending: delivery.pending,
       ack() {
         unsettled.delete(seq);
         safely(() => m.ack());

@@ -36,15 +36,7 @@ import type {
   Subscription,
 } from '../contract.js';
 import { DEFAULT_APPEND_TIMEOUT_MS, DEFAULT_REPLICAS } from '../defaults.js';
-import {
-  AppendTimeoutError,
-  BackboneClosedError,
-  BackboneConnectError,
-  NoStreamError,
-  StreamConflictError,
-  StreamMismatchError,
-  StreamNotFoundError,
-} from '../errors.js';
+import { BackboneClosedError, BackboneConnectError, StreamConflictError, StreamNotFoundError } from '../errors.js';
 import { type BackboneLogger, silentLogger } from '../logger.js';
 import {
   assertAppendOptions,
@@ -58,7 +50,8 @@ import {
   assertSubject,
   assertSubjectPattern,
 } from '../validate.js';
-import { ApiCode, apiCode, isClosedConnection, isNoResponders, isTimeout, requestFailed } from './api-errors.js';
+import { ApiCode, apiCode, requestFailed } from './api-errors.js';
+import { Appender } from './appender.js';
 import {
   type ConsumerContext,
   consumerInfo,
@@ -66,7 +59,8 @@ import {
   NatsConsumerHandle,
   provisionConsumer,
 } from './consumer.js';
-import { fromNatsHeaders, toNatsHeaders } from './headers.js';
+import { deliveryOf } from './delivery.js';
+import { fromNatsHeaders, messageHeaders, toNatsHeaders } from './headers.js';
 import { NatsKvBucket } from './kv.js';
 import { configDiff, IMMUTABLE_FIELDS, streamConfig } from './stream-config.js';
 
@@ -87,7 +81,10 @@ export interface NatsBackboneOptions {
 
 /** Time between reconnect attempts, in ms (the client adds jitter). */
 const RECONNECT_WAIT_MS = 1_000;
-/** How long `close()` lets a drain run before closing hard, in ms (a drain waits for a server). */
+/**
+ * How long `close()` lets appends in flight finish and a drain run before closing hard, in ms
+ * (a drain waits for a server).
+ */
 const DRAIN_TIMEOUT_MS = 10_000;
 /** Inactivity after which the server removes the helper consumer of `lastPerSubject`, in ms. */
 const SCAN_INACTIVE_THRESHOLD_MS = 10_000;
@@ -142,6 +139,7 @@ class NatsBackbone implements Backbone {
   readonly #listeners = new Set<(status: BackboneStatus) => void>();
   readonly #handles = new Set<NatsConsumerHandle>();
   readonly #consumerContext: ConsumerContext;
+  readonly #appender: Appender;
   #status: BackboneStatus = 'connected';
   #closing: Promise<void> | undefined;
 
@@ -160,6 +158,12 @@ class NatsBackbone implements Backbone {
       isClosed: () => this.#nc.isClosed(),
       isConnected: () => this.#status === 'connected',
     };
+    this.#appender = new Appender({
+      nc,
+      logger: this.#logger,
+      isConnected: () => this.#status === 'connected',
+      captured: (subject) => this.#captured(subject),
+    });
     void this.#watchStatus();
     void nc.closed().then(() => this.#setStatus('closed'));
   }
@@ -238,7 +242,7 @@ class NatsBackbone implements Backbone {
           return;
         }
         try {
-          onMessage({ subject: msg.subject, payload: msg.data, headers: fromNatsHeaders(msg.headers) });
+          onMessage({ subject: msg.subject, payload: msg.data, headers: messageHeaders(msg) });
         } catch (handlerErr) {
           logger.error({ subject, err: handlerErr }, 'subscriber failed');
         }
@@ -324,33 +328,15 @@ class NatsBackbone implements Backbone {
     return { name: stream, firstSeq: messages === 0 ? last_seq + 1 : first_seq, lastSeq: last_seq, messages };
   }
 
-  async append(subject: string, payload: Uint8Array, options: AppendOptions = {}): Promise<AppendResult> {
-    this.#assertOpen('append');
-    assertSubject(subject);
-    assertAppendOptions(options);
-    const timeoutMs = options.timeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS;
+  append(subject: string, payload: Uint8Array, options: AppendOptions = {}): Promise<AppendResult> {
     try {
-      const ack = await this.#js.publish(subject, payload, {
-        msgID: options.msgId,
-        expect: options.expectStream === undefined ? {} : { streamName: options.expectStream },
-        timeout: timeoutMs,
-        headers: toNatsHeaders(options.headers),
-      });
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+      this.#assertOpen('append');
+      assertSubject(subject);
+      assertAppendOptions(options);
     } catch (err) {
-      // No responders: no stream listens on the subject.
-      if (isNoResponders(err)) throw new NoStreamError(subject, { cause: err });
-      if (isTimeout(err)) {
-        // A live subscriber on an uncaptured subject swallows the request: no "no responders".
-        if (!(await this.#captured(subject))) throw new NoStreamError(subject, { cause: err });
-        throw new AppendTimeoutError(subject, timeoutMs, { cause: err });
-      }
-      if (apiCode(err) === ApiCode.StreamNotMatch) {
-        throw new StreamMismatchError(subject, options.expectStream ?? '', { cause: err });
-      }
-      if (isClosedConnection(err)) throw new BackboneClosedError('append', { cause: err });
-      throw requestFailed(`append ${subject}`, err);
+      return Promise.reject(err);
     }
+    return this.#appender.append(subject, payload, options, options.timeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS);
   }
 
   /** True when some stream captures `subject` (true too when the server cannot tell us). */
@@ -512,15 +498,16 @@ class NatsBackbone implements Backbone {
         let got = 0;
         for await (const m of batch) {
           got++;
+          const delivery = deliveryOf(m);
           out.push({
             stream,
-            seq: m.info.streamSequence,
+            seq: delivery.streamSeq,
             subject: m.subject,
             payload: m.data,
-            headers: fromNatsHeaders(m.headers),
-            time: Number(m.timestampNanos / 1_000_000n),
+            headers: delivery.headers,
+            time: delivery.time,
           });
-          wanted = Math.min(m.info.pending, limit - out.length);
+          wanted = Math.min(delivery.pending, limit - out.length);
           if (wanted === 0) break;
         }
         // Messages removed while reading: ask the server what is left rather than wait forever.
@@ -583,7 +570,12 @@ class NatsBackbone implements Backbone {
         timer.unref();
       });
       try {
-        const result = await Promise.race([this.#nc.drain().then(() => 'drained' as const), timeout]);
+        // Appends in flight get their acks first (or time out); then subscriptions drain.
+        const drained = this.#appender
+          .idle()
+          .then(() => this.#nc.drain())
+          .then(() => 'drained' as const);
+        const result = await Promise.race([drained, timeout]);
         if (result === 'timeout') await this.#nc.close();
       } catch {
         await this.#nc.close().catch(() => undefined);
