@@ -83,9 +83,12 @@ export function assertKvFilter(filter: string): void {
   });
 }
 
+/** Frozen header arrays found valid: a publisher resending the same array is not checked again. */
+const validHeaders = new WeakSet<HeaderEntries>();
+
 /** Throws `HeaderInvalidError` for a header NATS cannot carry. */
 export function assertHeaders(headers: HeaderEntries | undefined): void {
-  if (headers === undefined) return;
+  if (headers === undefined || validHeaders.has(headers)) return;
   for (const [name, value] of headers) {
     if (typeof name !== 'string' || !HEADER_NAME.test(name)) {
       throw new HeaderInvalidError(String(name), 'a name is printable ASCII without ":" or whitespace');
@@ -94,6 +97,7 @@ export function assertHeaders(headers: HeaderEntries | undefined): void {
       throw new HeaderInvalidError(name, 'a value is a string without CR or LF');
     }
   }
+  if (Object.isFrozen(headers)) validHeaders.add(headers);
 }
 
 /**
@@ -103,7 +107,7 @@ export function assertHeaders(headers: HeaderEntries | undefined): void {
  */
 export function normalizeHeaders(headers: HeaderEntries | undefined): HeaderEntries | undefined {
   if (headers === undefined || headers.length === 0) return undefined;
-  if (isNormal(headers)) return Object.freeze(headers.slice());
+  if (isNormal(headers)) return Object.isFrozen(headers) ? headers : Object.freeze(headers.slice());
   const byName = new Map<string, string[]>();
   for (const [name, value] of headers) {
     let values = byName.get(name);

@@ -94,6 +94,8 @@ export function encodeMeta(meta: MessageMeta): Array<[string, string]> {
  */
 export function decodeMeta(headers: HeaderPairs | undefined): MessageMeta {
   if (!headers || headers.length === 0) return {};
+  // The backbones hand out one frozen array for a run of identical header blocks.
+  if (headers === lastHeaders) return lastMeta;
   const meta: { -readonly [K in keyof MessageMeta]: MessageMeta[K] } = {};
   let props: Array<[string, string]> | undefined;
   for (const [rawName, value] of headers) {
@@ -158,9 +160,17 @@ export function decodeMeta(headers: HeaderPairs | undefined): MessageMeta {
         break;
     }
   }
-  if (props) meta.userProperties = props;
+  if (props) meta.userProperties = Object.freeze(props);
+  if (Object.isFrozen(headers)) {
+    lastHeaders = headers;
+    lastMeta = Object.freeze(meta);
+  }
   return meta;
 }
+
+/** The last frozen header array decoded, and its (frozen) metadata. */
+let lastHeaders: HeaderPairs | undefined;
+let lastMeta: MessageMeta = {};
 
 /** The first value of header `name` (case-insensitive), or undefined. */
 export function headerValue(headers: HeaderPairs | undefined, name: string): string | undefined {

@@ -10,6 +10,14 @@ const SUBJECT_CACHE_SIZE = 10_000;
 /** Clients whose publisher headers are remembered; the cache starts over when full. */
 const HEADER_CACHE_SIZE = 10_000;
 
+/** The cached headers of one client's PUBLISH packets without properties, for one QoS × RETAIN. */
+interface PlainHeaders {
+  readonly base: ReadonlyArray<readonly [string, string]>;
+  /** The millisecond `headers` were made for. */
+  at: number;
+  headers: HeaderPairs;
+}
+
 /** Options of one publish into the mesh. */
 export interface PublishOptions {
   /** JetStream deduplication id (inbound QoS 2 of persistent sessions: a resend stores nothing). */
@@ -31,8 +39,8 @@ export class Publisher {
 
   /** Subjects of recent topics, by QoS class (mapping a topic escapes it character by character). */
   readonly #subjects = [new Map<string, string>(), new Map<string, string>()] as const;
-  /** Encoded publisher headers of PUBLISH packets without properties, by client id, then QoS × RETAIN. */
-  readonly #plain = new Map<string, Array<Array<[string, string]> | undefined>>();
+  /** Publisher headers of PUBLISH packets without properties, by client id, then QoS × RETAIN. */
+  readonly #plain = new Map<string, Array<PlainHeaders | undefined>>();
 
   constructor(backbone: Backbone, prefix: string, retained: RetainedStore) {
     this.#backbone = backbone;
@@ -70,7 +78,9 @@ export class Publisher {
   /**
    * The headers of a PUBLISH without properties — what `encodeMeta` gives for it: the
    * publisher's part (origin, client id, QoS, RETAIN) is encoded once per client and kept,
-   * then the publish time and the trace context follow.
+   * then the publish time and the trace context follow. Without a trace context, messages of
+   * one client in the same millisecond share one frozen array, which the backbone encodes
+   * (and receivers decode) once.
    */
   #plainHeaders(publish: InboundPublish, now: number, trace: TraceCarrier | undefined): HeaderPairs {
     let slots = this.#plain.get(publish.clientId);
@@ -80,15 +90,22 @@ export class Publisher {
       this.#plain.set(publish.clientId, slots);
     }
     const slot = publish.qos * 2 + (publish.retain ? 1 : 0);
-    let base = slots[slot];
-    if (base === undefined) {
-      base = encodeMeta(metaFromPublish(publish, now));
-      slots[slot] = base;
+    let plain = slots[slot];
+    if (plain === undefined) {
+      plain = { base: encodeMeta(metaFromPublish(publish, now)), at: -1, headers: [] };
+      slots[slot] = plain;
     }
-    const headers: Array<readonly [string, string]> = base.slice();
+    if (trace?.traceparent === undefined && trace?.tracestate === undefined) {
+      if (plain.at !== now) {
+        plain.at = now;
+        plain.headers = Object.freeze([...plain.base, [HEADER.publishedAt, String(now)] as const]);
+      }
+      return plain.headers;
+    }
+    const headers: Array<readonly [string, string]> = plain.base.slice();
     headers.push([HEADER.publishedAt, String(now)]);
-    if (trace?.traceparent !== undefined) headers.push([HEADER.traceparent, trace.traceparent]);
-    if (trace?.tracestate !== undefined) headers.push([HEADER.tracestate, trace.tracestate]);
+    if (trace.traceparent !== undefined) headers.push([HEADER.traceparent, trace.traceparent]);
+    if (trace.tracestate !== undefined) headers.push([HEADER.tracestate, trace.tracestate]);
     return headers;
   }
 

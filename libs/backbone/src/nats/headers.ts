@@ -8,10 +8,19 @@ const EXPECTED_STREAM_HEADER = 'Nats-Expected-Stream';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Wire forms of frozen header arrays (a publisher may send one array with many messages). */
+const encoded = new WeakMap<HeaderEntries, MsgHdrs>();
+
 /** Contract headers to NATS headers (undefined when there are none); validate first (`assertHeaders`). */
 export function toNatsHeaders(entries: HeaderEntries | undefined): MsgHdrs | undefined {
+  if (entries === undefined) return undefined;
+  let headers = encoded.get(entries);
+  if (headers !== undefined) return headers;
   const wire = headerBlock(entries);
-  return wire === undefined ? undefined : new EncodedHeaders(wire);
+  if (wire === undefined) return undefined;
+  headers = new EncodedHeaders(wire);
+  if (Object.isFrozen(entries)) encoded.set(entries, headers);
+  return headers;
 }
 
 /**
@@ -79,9 +88,26 @@ export function fromNatsHeaders(h: MsgHdrs | undefined): HeaderEntries | undefin
 export function messageHeaders(msg: Msg): HeaderEntries | undefined {
   if (msg instanceof MsgImpl) {
     const end = msg._msg.hdr;
-    return end > 0 ? decodeHeaderBlock(msg._rdata.subarray(0, end)) : undefined;
+    if (end <= 0) return undefined;
+    const block = msg._rdata.subarray(0, end);
+    // Runs of messages from one publisher often carry the same block: decode it once.
+    if (lastBlock !== undefined && sameBytes(block, lastBlock)) return lastEntries;
+    lastEntries = decodeHeaderBlock(block);
+    lastBlock = block.slice();
+    return lastEntries;
   }
   return fromNatsHeaders(msg.headers);
+}
+
+/** The last header block decoded, and what it decoded to (frozen, so it can be shared). */
+let lastBlock: Uint8Array | undefined;
+let lastEntries: HeaderEntries | undefined;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  // From the end: blocks of one publisher differ last (a timestamp, a trace id).
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
