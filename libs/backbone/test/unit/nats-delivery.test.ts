@@ -6,9 +6,16 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { MsgHdrsImpl, MsgImpl, type Publisher } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { deliveryOf, parseAckReply } from '../../src/nats/delivery.js';
-import { decodeHeaderBlock, fromNatsHeaders } from '../../src/nats/headers.js';
+import {
+  decodeHeaderBlock,
+  type EncodedHeaders,
+  fromNatsHeaders,
+  messageHeaders,
+  toNatsHeaders,
+} from '../../src/nats/headers.js';
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 describe('decodeHeaderBlock', () => {
   const blocks = [
@@ -103,5 +110,45 @@ describe('deliveryOf', () => {
       time: 1763800000123,
       headers: [['K', 'v']],
     });
+  });
+});
+
+describe('messageHeaders', () => {
+  const received = (block: string) => {
+    const bytes = encoder.encode(block);
+    const data = new Uint8Array([...bytes, 9]);
+    return new MsgImpl(
+      { subject: encoder.encode('a.b'), reply: undefined, sid: 1, hdr: bytes.length, size: data.length } as never,
+      data,
+      {} as Publisher,
+    );
+  };
+
+  it('shares the decoded entries of a repeated block and decodes a changed one', () => {
+    const first = messageHeaders(received('NATS/1.0\r\nA: 1\r\nT: 100\r\n\r\n'));
+    const again = messageHeaders(received('NATS/1.0\r\nA: 1\r\nT: 100\r\n\r\n'));
+    const changed = messageHeaders(received('NATS/1.0\r\nA: 1\r\nT: 101\r\n\r\n'));
+    expect(again).toBe(first);
+    expect(first).toEqual([
+      ['A', '1'],
+      ['T', '100'],
+    ]);
+    expect(changed).toEqual([
+      ['A', '1'],
+      ['T', '101'],
+    ]);
+    expect(Object.isFrozen(changed)).toBe(true);
+  });
+});
+
+describe('toNatsHeaders', () => {
+  it('encodes a frozen array once and a mutable one every time', () => {
+    const frozen = Object.freeze([['A', '1']] as const);
+    expect(toNatsHeaders(frozen)).toBe(toNatsHeaders(frozen));
+    const mutable: Array<[string, string]> = [['A', '1']];
+    const before = toNatsHeaders(mutable);
+    mutable[0] = ['A', '2'];
+    expect(decoder.decode((toNatsHeaders(mutable) as EncodedHeaders).encode())).toContain('A: 2');
+    expect(decoder.decode((before as EncodedHeaders).encode())).toContain('A: 1');
   });
 });

@@ -59,3 +59,20 @@ describe('envelope headers', () => {
     expect(isBridged(encodeMeta({ qos: 1 }))).toBe(false);
   });
 });
+
+describe('decodeMeta on frozen header arrays', () => {
+  it('returns the same frozen metadata for the same array, and decodes other arrays afresh', () => {
+    const a = Object.freeze(encodeMeta({ originTier: 'mqtt', originClient: 'a', qos: 0, publishedAt: 1 }));
+    const b = Object.freeze(encodeMeta({ originTier: 'ws', originClient: 'b', qos: 1, userProperties: [['k', 'v']] }));
+    const first = decodeMeta(a);
+    expect(decodeMeta(a)).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(decodeMeta(b)).toEqual({ originTier: 'ws', originClient: 'b', qos: 1, userProperties: [['k', 'v']] });
+    expect(decodeMeta(a)).toEqual({ originTier: 'mqtt', originClient: 'a', qos: 0, publishedAt: 1 });
+    // A mutable array is decoded every time (it may have changed).
+    const mutable = encodeMeta({ qos: 1 });
+    expect(decodeMeta(mutable)).toEqual({ qos: 1 });
+    mutable[0] = [HEADER.qos, '2'];
+    expect(decodeMeta(mutable)).toEqual({ qos: 2 });
+  });
+});
