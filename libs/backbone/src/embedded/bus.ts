@@ -113,6 +113,12 @@ export class Bus {
     };
   }
 
+  /** True when some subscription matches `subject`. */
+  wants(subject: string): boolean {
+    const route = this.#route(subject);
+    return route.plain.length > 0 || route.groups.length > 0;
+  }
+
   /** Hands `message` to the matching subscribers (asynchronously). */
   publish(message: BackboneMessage): void {
     const route = this.#route(message.subject);

@@ -30,6 +30,8 @@ export interface AppendRequest {
 /** What the appender needs from its backbone. */
 export interface AppenderContext {
   readonly nc: NatsConnection;
+  /** The connection an append to `subject` is sent on (the reply comes to `nc` either way). */
+  connectionFor(subject: string): NatsConnection;
   readonly logger: BackboneLogger;
   /** True while connected: a timeout while disconnected is not a missing stream. */
   isConnected(): boolean;
@@ -197,7 +199,7 @@ export class Appender {
     const id = this.#nextId++;
     try {
       const wire = headerBlock(request.headers, request.msgId, request.expectStream);
-      this.#ctx.nc.publish(subject, payload, {
+      this.#ctx.connectionFor(subject).publish(subject, payload, {
         reply: this.#replyPrefix + id,
         headers: wire === undefined ? undefined : new EncodedHeaders(wire),
       });

@@ -36,6 +36,7 @@ import type {
   Subscription,
 } from '../contract.js';
 import { DEFAULT_APPEND_TIMEOUT_MS, DEFAULT_REPLICAS } from '../defaults.js';
+import { Bus } from '../embedded/bus.js';
 import { BackboneClosedError, BackboneConnectError, StreamConflictError, StreamNotFoundError } from '../errors.js';
 import { type BackboneLogger, silentLogger } from '../logger.js';
 import {
@@ -49,6 +50,7 @@ import {
   assertStreamSpec,
   assertSubject,
   assertSubjectPattern,
+  normalizeHeaders,
 } from '../validate.js';
 import { ApiCode, apiCode, requestFailed } from './api-errors.js';
 import { Appender } from './appender.js';
@@ -100,37 +102,59 @@ const SCAN_BATCH = 1_000;
  */
 export async function connectNats(options: NatsBackboneOptions): Promise<Backbone> {
   const servers = options.servers;
+  const settings = {
+    servers,
+    user: options.user,
+    pass: options.pass,
+    token: options.token,
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: false,
+    reconnectTimeWait: RECONNECT_WAIT_MS,
+    // Capturing a stack trace per request costs about a quarter of the CPU of a JetStream
+    // append in profiles of the bridge; errors still carry their own stacks.
+    noAsyncTraces: true,
+  };
   let nc: NatsConnection;
+  let echo: NatsConnection;
   try {
-    nc = await connect({
-      servers,
-      name: options.name,
-      user: options.user,
-      pass: options.pass,
-      token: options.token,
-      maxReconnectAttempts: -1,
-      waitOnFirstConnect: false,
-      reconnectTimeWait: RECONNECT_WAIT_MS,
-      // Capturing a stack trace per request costs about a quarter of the CPU of a JetStream
-      // append in profiles of the bridge; errors still carry their own stacks.
-      noAsyncTraces: true,
-    });
+    // The main connection does not get its own messages back (see `NatsBackbone#loopback`).
+    nc = await connect({ ...settings, name: options.name, noEcho: true });
   } catch (cause) {
     throw new BackboneConnectError(Array.isArray(servers) ? servers.join(',') : servers, { cause });
   }
   try {
-    const jsm = await jetstreamManager(nc);
-    return new NatsBackbone(nc, jsm, options);
+    echo = await connect({ ...settings, name: options.name && `${options.name}-queue-publisher` });
   } catch (cause) {
     await nc.close().catch(() => undefined);
+    throw new BackboneConnectError(Array.isArray(servers) ? servers.join(',') : servers, { cause });
+  }
+  try {
+    const jsm = await jetstreamManager(nc);
+    return new NatsBackbone(nc, echo, jsm, options);
+  } catch (cause) {
+    await Promise.all([nc.close().catch(() => undefined), echo.close().catch(() => undefined)]);
     throw new BackboneConnectError(`${nc.getServer()} (JetStream unavailable)`, { cause });
   }
 }
 
+/**
+ * The JetStream backbone. Its main connection is `noEcho`: what it publishes reaches this
+ * backbone's own subscriptions through an in-process loopback (the embedded `Bus`), not a
+ * round trip through the server, so a message published and consumed on one replica costs no
+ * NATS parsing on the way back. Queue groups are the exception — the server must choose among
+ * all members, ours included — so a subject one of our queue subscriptions matches is
+ * published over a second, echoing connection instead, and not looped back.
+ */
 class NatsBackbone implements Backbone {
   readonly kind = 'nats' as const;
   readonly serverVersion: string;
   readonly #nc: NatsConnection;
+  /** Publishes subjects our own queue groups listen to (echo on, never subscribes). */
+  readonly #echo: NatsConnection;
+  /** This backbone's plain subscriptions, for the loopback. */
+  readonly #loopback: Bus;
+  /** This backbone's queue subscriptions (only asked whether a subject matches one). */
+  readonly #queues: Bus;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #kvm: Kvm;
@@ -143,12 +167,15 @@ class NatsBackbone implements Backbone {
   #status: BackboneStatus = 'connected';
   #closing: Promise<void> | undefined;
 
-  constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBackboneOptions) {
+  constructor(nc: NatsConnection, echo: NatsConnection, jsm: JetStreamManager, options: NatsBackboneOptions) {
     this.#nc = nc;
+    this.#echo = echo;
     this.#jsm = jsm;
     this.#js = jetstream(nc);
     this.#kvm = new Kvm(this.#js);
     this.#logger = options.logger ?? silentLogger;
+    this.#loopback = new Bus(this.#logger);
+    this.#queues = new Bus(this.#logger);
     this.#replicas = options.replicas ?? DEFAULT_REPLICAS;
     this.serverVersion = nc.info?.version ?? 'unknown';
     this.#consumerContext = {
@@ -160,6 +187,7 @@ class NatsBackbone implements Backbone {
     };
     this.#appender = new Appender({
       nc,
+      connectionFor: (subject) => (this.#queues.wants(subject) ? echo : nc),
       logger: this.#logger,
       isConnected: () => this.#status === 'connected',
       captured: (subject) => this.#captured(subject),
@@ -223,10 +251,21 @@ class NatsBackbone implements Backbone {
     assertSubject(subject);
     assertHeaders(headers);
     try {
+      if (this.#queues.wants(subject)) {
+        this.#echo.publish(subject, payload, { headers: toNatsHeaders(headers) });
+        return;
+      }
       this.#nc.publish(subject, payload, { headers: toNatsHeaders(headers) });
     } catch (err) {
       throw requestFailed(`publish ${subject}`, err);
     }
+    this.#loopBack(subject, payload, headers);
+  }
+
+  /** Hands what the main connection sent to this backbone's own matching subscriptions. */
+  #loopBack(subject: string, payload: Uint8Array, headers: HeaderEntries | undefined): void {
+    if (!this.#loopback.wants(subject)) return;
+    this.#loopback.publish({ subject, payload: payload.slice(), headers: normalizeHeaders(headers) });
   }
 
   subscribe(subject: string, onMessage: (message: BackboneMessage) => void, options?: SubscribeOptions): Subscription {
@@ -234,8 +273,9 @@ class NatsBackbone implements Backbone {
     assertSubjectPattern(subject);
     if (options?.queue !== undefined) assertQueue(options.queue);
     const logger = this.#logger;
+    const queue = options?.queue;
     const sub = this.#nc.subscribe(subject, {
-      queue: options?.queue,
+      queue,
       callback: (err, msg) => {
         if (err !== null) {
           logger.error({ subject, err }, 'subscription failed');
@@ -248,9 +288,12 @@ class NatsBackbone implements Backbone {
         }
       },
     });
+    const local =
+      queue === undefined ? this.#loopback.subscribe(subject, onMessage) : this.#queues.subscribe(subject, noop, queue);
     return {
       subject,
       unsubscribe() {
+        local();
         if (!sub.isClosed()) sub.unsubscribe();
       },
     };
@@ -336,7 +379,10 @@ class NatsBackbone implements Backbone {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#appender.append(subject, payload, options, options.timeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS);
+    const appended = this.#appender.append(subject, payload, options, options.timeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS);
+    // As on the server, live subscribers get the message whether or not the stream keeps it.
+    if (!this.#queues.wants(subject)) this.#loopBack(subject, payload, appendHeaders(options));
+    return appended;
   }
 
   /** True when some stream captures `subject` (true too when the server cannot tell us). */
@@ -573,16 +619,27 @@ class NatsBackbone implements Backbone {
         // Appends in flight get their acks first (or time out); then subscriptions drain.
         const drained = this.#appender
           .idle()
-          .then(() => this.#nc.drain())
+          .then(() => Promise.all([this.#nc.drain(), this.#echo.drain().catch(() => undefined)]))
           .then(() => 'drained' as const);
         const result = await Promise.race([drained, timeout]);
-        if (result === 'timeout') await this.#nc.close();
+        if (result === 'timeout') await Promise.all([this.#nc.close(), this.#echo.close()]);
       } catch {
-        await this.#nc.close().catch(() => undefined);
+        await Promise.all([this.#nc.close().catch(() => undefined), this.#echo.close().catch(() => undefined)]);
       } finally {
         clearTimeout(timer);
       }
     }
     this.#setStatus('closed');
   }
+}
+
+function noop(): void {}
+
+/** The headers the server stores with an append (`msgId`, `expectStream` as NATS headers). */
+function appendHeaders(options: AppendOptions): HeaderEntries | undefined {
+  if (options.msgId === undefined && options.expectStream === undefined) return options.headers;
+  const out = (options.headers ?? []).filter(([name]) => name !== 'Nats-Msg-Id' && name !== 'Nats-Expected-Stream');
+  if (options.msgId !== undefined) out.push(['Nats-Msg-Id', options.msgId]);
+  if (options.expectStream !== undefined) out.push(['Nats-Expected-Stream', options.expectStream]);
+  return out;
 }

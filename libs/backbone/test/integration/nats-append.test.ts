@@ -160,7 +160,13 @@ describe('NATS append', () => {
   it('fails appends in flight with PM_BACKBONE_CLOSED when the connection closes under them', async () => {
     const silent = await silentStream();
     const nc = await connect({ servers: server.url });
-    const appender = new Appender({ nc, logger: silentLogger, isConnected: () => true, captured: async () => true });
+    const appender = new Appender({
+      nc,
+      connectionFor: () => nc,
+      logger: silentLogger,
+      isConnected: () => true,
+      captured: async () => true,
+    });
     const pending = appender.append(silent.subject, bytes('x'), {}, 60_000).catch((e: unknown) => e);
     await nc.flush();
     expect(appender.pending).toBe(1);
