@@ -860,7 +860,7 @@ export class Connection {
     }
     let bytes: Buffer;
     try {
-      bytes = generate(packet, this.#generateOptions);
+      bytes = shortAck(packet) ?? generate(packet, this.#generateOptions);
     } catch (error) {
       this.context.logger.warn({ err: error, clientId: this.#clientId, cmd: packet.cmd }, 'mqtt packet not encodable');
       return false;
@@ -1156,4 +1156,24 @@ function parseShareQuietly(filter: string): { group: string; filter: string } | 
   } catch {
     return undefined;
   }
+}
+
+/** First bytes of the acknowledgements (MQTT 5 §3.4–3.7; PUBREL has flags 0b0010). */
+const ACK_TYPE: Readonly<Record<string, number>> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 };
+
+/**
+ * An acknowledgement with reason Success and no properties, in its 4-byte form (MQTT 5 allows
+ * omitting the reason code then, §3.4.2.1; 3.1.1 has none): what mqtt-packet writes, without
+ * its generic path. Undefined for anything else.
+ */
+function shortAck(packet: Packet): Buffer | undefined {
+  const type = ACK_TYPE[packet.cmd];
+  if (type === undefined) return undefined;
+  const ack = packet as { messageId?: number; reasonCode?: number; properties?: object };
+  if ((ack.reasonCode ?? 0) !== 0 || ack.properties !== undefined || ack.messageId === undefined) return undefined;
+  const bytes = Buffer.allocUnsafe(4);
+  bytes[0] = type;
+  bytes[1] = 2;
+  bytes.writeUInt16BE(ack.messageId, 2);
+  return bytes;
 }

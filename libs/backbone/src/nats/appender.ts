@@ -8,12 +8,19 @@
  * nothing listens on the subject — a 503 status message without payload.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { createInbox, errors, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  createInbox,
+  errors,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import type { AppendResult, HeaderEntries } from '../contract.js';
 import { AppendTimeoutError, BackboneClosedError, NoStreamError, StreamMismatchError } from '../errors.js';
 import type { BackboneLogger } from '../logger.js';
 import { ApiCode, isClosedConnection, requestFailed } from './api-errors.js';
-import { EncodedHeaders, headerBlock } from './headers.js';
+import { EncodedHeaders, headerBlock, toNatsHeaders } from './headers.js';
 
 /** Status code of the message the server sends to a reply subject when no one subscribes to the request subject. */
 const NO_RESPONDERS_STATUS = 503;
@@ -198,11 +205,14 @@ export class Appender {
     if (this.#closed) return Promise.reject(new BackboneClosedError('append'));
     const id = this.#nextId++;
     try {
-      const wire = headerBlock(request.headers, request.msgId, request.expectStream);
-      this.#ctx.connectionFor(subject).publish(subject, payload, {
-        reply: this.#replyPrefix + id,
-        headers: wire === undefined ? undefined : new EncodedHeaders(wire),
-      });
+      let headers: MsgHdrs | undefined;
+      if (request.msgId === undefined && request.expectStream === undefined) {
+        headers = toNatsHeaders(request.headers); // kept per frozen array
+      } else {
+        const wire = headerBlock(request.headers, request.msgId, request.expectStream);
+        headers = wire === undefined ? undefined : new EncodedHeaders(wire);
+      }
+      this.#ctx.connectionFor(subject).publish(subject, payload, { reply: this.#replyPrefix + id, headers });
     } catch (err) {
       if (isClosedConnection(err)) return Promise.reject(new BackboneClosedError('append', { cause: err }));
       return Promise.reject(requestFailed(`append ${subject}`, err));
