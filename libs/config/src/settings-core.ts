@@ -80,7 +80,13 @@ export const CORE_SETTINGS = [
     DEFAULT_STREAM_MAX_AGE_MS,
     'How long QoS 1/2 messages are kept in the tier streams (0 = unlimited).',
   ),
-  setting('jetstream.maxBytes', 'STREAM_MAX_BYTES', bytes(0), 0, 'Size limit of each tier stream (0 = unlimited).'),
+  setting(
+    'jetstream.maxBytes',
+    'STREAM_MAX_BYTES',
+    bytes(0),
+    0,
+    'Size limit of each tier stream (0 = unlimited on NATS; 256 MiB on the embedded backbone, which keeps streams in memory).',
+  ),
   setting('logLevel', 'LOG_LEVEL', oneOf(LOG_LEVELS), 'info', 'Log level.'),
   setting(
     'shutdownGrace',

@@ -7,6 +7,20 @@ import { meteredBackbone } from './metered-backbone.js';
 import type { ServiceHandle, ServiceStarter } from './service.js';
 
 /** One service to run in this process. */
+
+/** Size limit of each tier stream on the embedded backbone when STREAM_MAX_BYTES is 0. */
+export const EMBEDDED_STREAM_MAX_BYTES = 256 * 1024 * 1024;
+
+/** The mesh layout for `config` on a backbone of `kind`. */
+export function layoutFor(config: MeshConfig, kind: Backbone['kind']): MeshLayout {
+  return meshLayout(config.prefix, {
+    replicas: config.jetstream.replicas,
+    streamMaxAgeMs: config.jetstream.maxAge,
+    // The embedded backbone keeps streams in this process's heap: never unbounded there.
+    streamMaxBytes: config.jetstream.maxBytes || (kind === 'embedded' ? EMBEDDED_STREAM_MAX_BYTES : undefined),
+  });
+}
+
 export interface ServiceEntry {
   readonly name: string;
   readonly start: ServiceStarter;
@@ -49,11 +63,7 @@ export async function startServices(
       replicas: config.jetstream.replicas,
       logger,
     }));
-  const layout = meshLayout(config.prefix, {
-    replicas: config.jetstream.replicas,
-    streamMaxAgeMs: config.jetstream.maxAge,
-    streamMaxBytes: config.jetstream.maxBytes || undefined,
-  });
+  const layout = layoutFor(config, backbone.kind);
   const services: ServiceHandle[] = [];
   // Telemetry is per service instance, shut down after the service (which may flush spans).
   const telemetry: Array<{ metrics: ServiceMetrics; shutdown(): Promise<void> }> = [];

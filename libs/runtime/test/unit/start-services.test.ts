@@ -1,6 +1,12 @@
 import { createEmbeddedBackbone } from '@protomesh/backbone';
 import { loadConfig } from '@protomesh/config';
-import { type ServiceDeps, type ServiceHandle, startServices } from '@protomesh/runtime';
+import {
+  EMBEDDED_STREAM_MAX_BYTES,
+  layoutFor,
+  type ServiceDeps,
+  type ServiceHandle,
+  startServices,
+} from '@protomesh/runtime';
 import { silentLogger } from '@protomesh/telemetry';
 import { uniqueName } from '@protomesh/test-support';
 import { describe, expect, it } from 'vitest';
@@ -48,5 +54,17 @@ describe('startServices', () => {
     ).rejects.toThrow('b failed');
     expect(events).toEqual(['a:start:provisioned', 'b:start:provisioned', 'a:close']);
     await backbone.close();
+  });
+});
+
+describe('layoutFor', () => {
+  it('caps the tier streams of the embedded backbone, which live in memory, unless STREAM_MAX_BYTES is set', () => {
+    const unset = loadConfig({ env: {}, file: '' });
+    expect(layoutFor(unset, 'embedded').streams.mqtt.maxBytes).toBe(EMBEDDED_STREAM_MAX_BYTES);
+    expect(layoutFor(unset, 'embedded').streams.ws.maxBytes).toBe(EMBEDDED_STREAM_MAX_BYTES);
+    expect(layoutFor(unset, 'nats').streams.mqtt.maxBytes).toBeUndefined();
+    const set = loadConfig({ env: { STREAM_MAX_BYTES: '1MiB' }, file: '' });
+    expect(layoutFor(set, 'embedded').streams.mqtt.maxBytes).toBe(1024 * 1024);
+    expect(layoutFor(set, 'nats').streams.mqtt.maxBytes).toBe(1024 * 1024);
   });
 });
