@@ -7,6 +7,7 @@
 import { subjectMatches } from '@protomesh/topic-map';
 import type { HeaderEntries, StoredMessage, StreamSpec, StreamState } from '../contract.js';
 import { DEFAULT_DUPLICATE_WINDOW_MS } from '../defaults.js';
+import { SeqList } from './seq-list.js';
 
 /** What a stream tells its consumers. */
 export interface StreamObserver {
@@ -42,23 +43,6 @@ export function streamLimits(spec: StreamSpec): StreamLimits {
   };
 }
 
-/** Index of the first element of sorted `a` that is >= `x`. */
-export function lowerBound(a: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function removeSorted(a: number[], x: number): void {
-  const i = lowerBound(a, x);
-  if (a[i] === x) a.splice(i, 1);
-}
-
 /** Approximate stored size of a message, in bytes (subject, headers, payload; NATS adds a small overhead). */
 function messageBytes(subject: string, payload: Uint8Array, headers: HeaderEntries | undefined): number {
   let bytes = subject.length + payload.byteLength;
@@ -73,9 +57,9 @@ export class MemoryStream {
   readonly #observers = new Set<StreamObserver>();
   readonly #messages = new Map<number, StoredMessage>();
   /** Live sequences, ascending. */
-  readonly #seqs: number[] = [];
+  readonly #seqs = new SeqList();
   /** Live sequences per subject, ascending. */
-  readonly #bySubject = new Map<string, number[]>();
+  readonly #bySubject = new Map<string, SeqList>();
   readonly #sizes = new Map<number, number>();
   /** msgId → when it was stored and where; in insertion (= time) order. */
   readonly #dedup = new Map<string, { seq: number; time: number }>();
@@ -141,13 +125,13 @@ export class MemoryStream {
       time: now,
     });
     if (this.#limits.lastValuePerSubject) {
-      for (const old of [...(this.#bySubject.get(subject) ?? [])]) this.#remove(old);
+      for (const old of this.#bySubject.get(subject)?.toArray() ?? []) this.#remove(old);
     }
     this.#messages.set(seq, message);
     this.#seqs.push(seq);
     let perSubject = this.#bySubject.get(subject);
     if (perSubject === undefined) {
-      perSubject = [];
+      perSubject = new SeqList();
       this.#bySubject.set(subject, perSubject);
     }
     perSubject.push(seq);
@@ -171,7 +155,7 @@ export class MemoryStream {
   #enforceLimits(): void {
     const { maxMsgs, maxBytes } = this.#limits;
     while (this.#seqs.length > 0 && (this.#seqs.length > maxMsgs || this.#bytes > maxBytes)) {
-      this.#remove(this.#seqs[0]!);
+      this.#remove(this.#seqs.first!);
     }
   }
 
@@ -181,7 +165,7 @@ export class MemoryStream {
     if (maxAgeMs <= 0) return;
     const cutoff = this.#clock() - maxAgeMs;
     while (this.#seqs.length > 0) {
-      const oldest = this.#messages.get(this.#seqs[0]!)!;
+      const oldest = this.#messages.get(this.#seqs.first!)!;
       if (oldest.time > cutoff) break;
       this.#remove(oldest.seq);
     }
@@ -191,10 +175,10 @@ export class MemoryStream {
     const message = this.#messages.get(seq);
     if (message === undefined) return;
     this.#messages.delete(seq);
-    removeSorted(this.#seqs, seq);
+    this.#seqs.remove(seq);
     const perSubject = this.#bySubject.get(message.subject);
     if (perSubject !== undefined) {
-      removeSorted(perSubject, seq);
+      perSubject.remove(seq);
       if (perSubject.length === 0) this.#bySubject.delete(message.subject);
     }
     this.#bytes -= this.#sizes.get(seq) ?? 0;
@@ -209,8 +193,8 @@ export class MemoryStream {
 
   /** Live messages with sequence >= `from`, ascending, lazily. */
   *from(from: number): Generator<StoredMessage> {
-    for (let i = lowerBound(this.#seqs, from); i < this.#seqs.length; i++) {
-      const seq = this.#seqs[i]!;
+    for (let i = this.#seqs.lowerBound(from); i < this.#seqs.length; i++) {
+      const seq = this.#seqs.at(i)!;
       const message = this.#messages.get(seq);
       if (message !== undefined) yield message;
     }
@@ -218,8 +202,8 @@ export class MemoryStream {
 
   /** The first live message with sequence >= `from` whose subject matches `filter` (all when undefined). */
   next(from: number, filter: string | undefined): StoredMessage | undefined {
-    for (let i = lowerBound(this.#seqs, from); i < this.#seqs.length; i++) {
-      const message = this.#messages.get(this.#seqs[i]!)!;
+    for (let i = this.#seqs.lowerBound(from); i < this.#seqs.length; i++) {
+      const message = this.#messages.get(this.#seqs.at(i)!)!;
       if (filter === undefined || subjectMatches(filter, message.subject)) return message;
     }
     return undefined;
@@ -229,8 +213,8 @@ export class MemoryStream {
   read(from: number, filter: string | undefined, max: number): StoredMessage[] {
     this.expire();
     const out: StoredMessage[] = [];
-    for (let i = lowerBound(this.#seqs, from); i < this.#seqs.length && out.length < max; i++) {
-      const message = this.#messages.get(this.#seqs[i]!)!;
+    for (let i = this.#seqs.lowerBound(from); i < this.#seqs.length && out.length < max; i++) {
+      const message = this.#messages.get(this.#seqs.at(i)!)!;
       if (filter === undefined || subjectMatches(filter, message.subject)) out.push(message);
     }
     return out;
@@ -238,11 +222,11 @@ export class MemoryStream {
 
   /** How many live messages with sequence >= `from` match `filter`. */
   count(from: number, filter: string | undefined): number {
-    const start = lowerBound(this.#seqs, from);
+    const start = this.#seqs.lowerBound(from);
     if (filter === undefined) return this.#seqs.length - start;
     let n = 0;
     for (let i = start; i < this.#seqs.length; i++) {
-      if (subjectMatches(filter, this.#messages.get(this.#seqs[i]!)!.subject)) n++;
+      if (subjectMatches(filter, this.#messages.get(this.#seqs.at(i)!)!.subject)) n++;
     }
     return n;
   }
@@ -250,7 +234,7 @@ export class MemoryStream {
   lastBySubject(subject: string): StoredMessage | undefined {
     this.expire();
     const seqs = this.#bySubject.get(subject);
-    return seqs === undefined ? undefined : this.#messages.get(seqs[seqs.length - 1]!);
+    return seqs === undefined ? undefined : this.#messages.get(seqs.last!);
   }
 
   /** The newest message of every subject matching `filter`, in stream order. */
@@ -258,8 +242,7 @@ export class MemoryStream {
     this.expire();
     const out: StoredMessage[] = [];
     for (const [subject, seqs] of this.#bySubject) {
-      if (filter === undefined || subjectMatches(filter, subject))
-        out.push(this.#messages.get(seqs[seqs.length - 1]!)!);
+      if (filter === undefined || subjectMatches(filter, subject)) out.push(this.#messages.get(seqs.last!)!);
     }
     return out.sort((a, b) => a.seq - b.seq);
   }
@@ -267,7 +250,7 @@ export class MemoryStream {
   purge(filter: string): void {
     this.expire();
     const doomed: number[] = [];
-    for (const [subject, seqs] of this.#bySubject) if (subjectMatches(filter, subject)) doomed.push(...seqs);
+    for (const [subject, seqs] of this.#bySubject) if (subjectMatches(filter, subject)) doomed.push(...seqs.toArray());
     doomed.sort((a, b) => a - b);
     for (const seq of doomed) this.#remove(seq);
   }
@@ -276,7 +259,7 @@ export class MemoryStream {
     this.expire();
     return {
       name: this.name,
-      firstSeq: this.#seqs[0] ?? this.#lastSeq + 1,
+      firstSeq: this.#seqs.first ?? this.#lastSeq + 1,
       lastSeq: this.#lastSeq,
       messages: this.#seqs.length,
     };

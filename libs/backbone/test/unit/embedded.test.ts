@@ -2,6 +2,7 @@
 import { createEmbeddedBackbone } from '@protomesh/backbone';
 import { describe, expect, it } from 'vitest';
 import { patternsOverlap } from '../../src/embedded/embedded-backbone.js';
+import { SeqList } from '../../src/embedded/seq-list.js';
 import { normalizeHeaders } from '../../src/validate.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -168,6 +169,41 @@ describe('embedded bus routes', () => {
     await bb.ensureStream({ name: 'LATE', subjects: ['late.>'] });
     bb.publish('late.a', bytes('after'));
     expect((await bb.streamState('LATE'))?.messages).toBe(1);
+    await bb.close();
+  });
+});
+
+describe('SeqList', () => {
+  it('keeps ascending sequences through removals at the head (compacting) and in the middle', () => {
+    const list = new SeqList();
+    for (let seq = 1; seq <= 5_000; seq++) list.push(seq);
+    for (let seq = 1; seq <= 3_000; seq++) list.remove(seq); // head removals, compacted on the way
+    list.remove(4_000); // middle
+    list.remove(99_999); // absent
+    expect(list.length).toBe(1_999);
+    expect(list.first).toBe(3_001);
+    expect(list.last).toBe(5_000);
+    expect(list.at(998)).toBe(3_999);
+    expect(list.at(999)).toBe(4_001);
+    expect(list.lowerBound(4_000)).toBe(999);
+    expect(list.lowerBound(1)).toBe(0);
+    expect(list.lowerBound(6_000)).toBe(1_999);
+    expect(list.toArray()).toEqual([
+      ...Array.from({ length: 999 }, (_, i) => 3_001 + i),
+      ...Array.from({ length: 1_000 }, (_, i) => 4_001 + i),
+    ]);
+    for (const seq of list.toArray()) list.remove(seq);
+    expect(list.length).toBe(0);
+    expect(list.first).toBeUndefined();
+    expect(list.last).toBeUndefined();
+  });
+
+  it('lets a stream at its message limit keep appending, dropping the oldest', async () => {
+    const bb = createEmbeddedBackbone();
+    await bb.ensureStream({ name: 'CAP', subjects: ['cap.>'], maxMsgs: 100 });
+    for (let i = 0; i < 5_000; i++) await bb.append(`cap.${i % 7}`, bytes(String(i)));
+    expect(await bb.streamState('CAP')).toEqual({ name: 'CAP', firstSeq: 4_901, lastSeq: 5_000, messages: 100 });
+    expect((await bb.lastBySubject('CAP', 'cap.3'))?.seq).toBe(4_995); // i = 4,994
     await bb.close();
   });
 });
