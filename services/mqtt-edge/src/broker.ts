@@ -396,6 +396,13 @@ export class MqttBroker {
           },
         );
         await this.#sweepSessions();
+        await this.#shared.sweepCrashed(
+          (node) => this.#presence.isAlive(node),
+          async (clientId) => {
+            const record = (await this.#store.read(clientId))?.record;
+            return record !== undefined && record.expiry > 0 && !isExpired(record, Date.now());
+          },
+        );
       }
     } catch (error) {
       this.#logger.debug({ err: error }, 'sweep failed');

@@ -134,10 +134,11 @@ export class SharedSubscriptions {
    * Removes `clientId` from the group for good without a local member (its session ended
    * while it was not connected here); the last member deletes the group's consumers.
    */
-  forget(group: string, filter: string, clientId: string): Promise<void> {
+  forget(group: string, filter: string, clientId: string, onlyOn?: string): Promise<void> {
     return this.#serial(`$share/${group}/${filter}`, async () => {
       const empty = await this.#membership(group, filter, (members) => {
-        delete members[clientId];
+        // `onlyOn`: unless the client has joined again on another replica meanwhile.
+        if (onlyOn === undefined || members[clientId] === onlyOn) delete members[clientId];
       });
       if (empty) {
         for (const durable of this.#durables(group, filter)) {
@@ -145,6 +146,36 @@ export class SharedSubscriptions {
         }
       }
     });
+  }
+
+  /**
+   * Members that were connected to a replica that died are gone for good unless their session
+   * continues (a persistent session stays in its groups while away): removes them, and the
+   * last one out deletes the group's consumers. Run by the sweeper.
+   */
+  async sweepCrashed(
+    isAlive: (node: string) => Promise<boolean>,
+    sessionContinues: (clientId: string) => Promise<boolean>,
+  ): Promise<void> {
+    const kv = await this.#kv;
+    const verdicts = new Map<string, boolean>();
+    for (const key of await kv.keys('g.*')) {
+      const entry = await kv.get(key);
+      if (!entry) continue;
+      const record = decodeGroupRecord(entry.value);
+      if (record.group === undefined || record.filter === undefined) continue; // written by an older version
+      for (const [clientId, node] of Object.entries(record.members)) {
+        if (node === this.#node) continue;
+        let alive = verdicts.get(node);
+        if (alive === undefined) {
+          alive = await isAlive(node);
+          verdicts.set(node, alive);
+        }
+        if (!alive && !(await sessionContinues(clientId))) {
+          await this.forget(record.group, record.filter, clientId, node);
+        }
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -223,18 +254,17 @@ export class SharedSubscriptions {
     const key = `g.${shortHash(`${group}\u0000${filter}`, 24)}`;
     for (let attempt = 0; attempt < 16; attempt++) {
       const entry = await kv.get(key);
-      const members: Record<string, string> = entry
-        ? (JSON.parse(decoder.decode(entry.value)) as Record<string, string>)
-        : {};
+      const members = entry ? decodeGroupRecord(entry.value).members : {};
       mutate(members);
       const empty = Object.keys(members).length === 0;
+      const value = encoder.encode(JSON.stringify({ group, filter, members } satisfies GroupRecord));
       try {
         if (empty) {
           if (entry) await kv.delete(key, { revision: entry.revision });
         } else if (entry) {
-          await kv.update(key, encoder.encode(JSON.stringify(members)), entry.revision);
+          await kv.update(key, value, entry.revision);
         } else {
-          await kv.create(key, encoder.encode(JSON.stringify(members)));
+          await kv.create(key, value);
         }
         return empty;
       } catch (error) {
@@ -255,4 +285,20 @@ export class SharedSubscriptions {
       });
     return next;
   }
+}
+
+/** A group's record in the sessions bucket: which client is a member, on which replica. */
+interface GroupRecord {
+  readonly group?: string;
+  readonly filter?: string;
+  readonly members: Record<string, string>;
+}
+
+/** Reads a group record, also the older form that held only the members map. */
+function decodeGroupRecord(value: Uint8Array): GroupRecord & { members: Record<string, string> } {
+  const parsed = JSON.parse(decoder.decode(value)) as Record<string, unknown>;
+  if (typeof parsed.members === 'object' && parsed.members !== null && typeof parsed.group === 'string') {
+    return parsed as unknown as GroupRecord & { members: Record<string, string> };
+  }
+  return { members: parsed as Record<string, string> };
 }

@@ -1,6 +1,9 @@
+import { connectNats, meshLayout } from '@protomesh/backbone';
 import { waitFor } from '@protomesh/test-support';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { shortHash } from '../../src/session/record.js';
 import { type Cluster, type Replica, withTwoReplicas } from '../helpers/cluster.js';
+import { type ProcessReplica, spawnReplica } from '../helpers/process-replica.js';
 
 let cluster: Cluster;
 let a: Replica;
@@ -52,4 +55,42 @@ describe('shared subscriptions across replicas', () => {
       'the late ones on the other replica',
     );
   });
+
+  it('members of a killed replica leave the group unless their session continues', async () => {
+    const crashed: ProcessReplica = await spawnReplica(cluster.nats.url, cluster.prefix);
+    killAfter.push(crashed);
+    const shared = '$share/crashers/crash/#';
+    const clean = await cluster.client(crashed.url, { protocolVersion: 4, clientId: 'crash-clean' });
+    await clean.subscribeAsync(shared, { qos: 1 });
+    const persistent = await cluster.client(crashed.url, {
+      protocolVersion: 5,
+      clientId: 'crash-persistent',
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    await persistent.subscribeAsync(shared, { qos: 1 });
+    const survivor = await cluster.client(b.url, { protocolVersion: 4, clientId: 'crash-survivor' });
+    await survivor.subscribeAsync(shared, { qos: 1 });
+    const store = await connectNats({ servers: cluster.nats.url });
+    const sessions = await store.kv(meshLayout(cluster.prefix).buckets.sessions);
+    const key = `g.${shortHash('crashers\u0000crash/#', 24)}`;
+    const members = async () => {
+      const entry = await sessions.get(key);
+      return entry ? Object.keys(JSON.parse(new TextDecoder().decode(entry.value)).members).sort() : [];
+    };
+    expect(await members()).toEqual(['crash-clean', 'crash-persistent', 'crash-survivor']);
+    crashed.child.kill('SIGKILL');
+    await waitFor(
+      async () => (await members()).length === 2,
+      'the clean member of the killed replica to leave',
+      20_000,
+    );
+    expect(await members()).toEqual(['crash-persistent', 'crash-survivor']);
+    await store.close();
+  }, 40_000);
+});
+
+const killAfter: ProcessReplica[] = [];
+afterAll(() => {
+  for (const replica of killAfter) replica.child.kill('SIGKILL');
 });
