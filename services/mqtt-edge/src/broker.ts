@@ -8,6 +8,7 @@ import {
   layoutStem,
   type MeshLayout,
   meshLayout,
+  STREAM_DUPLICATE_WINDOW_MS,
 } from '@protomesh/backbone';
 import { decodeMeta } from '@protomesh/envelope';
 import { disabledTracing, type Logger, type ServiceMetrics, type Tracing } from '@protomesh/telemetry';
@@ -49,6 +50,10 @@ const DEFAULT_CLOSE_GRACE_MS = 10_000;
 const DISCONNECT_WAIT_MS = 1_000;
 /** Sweeper ticks per scan of the session records (the scan reads every record). */
 const SESSION_SCAN_EVERY_TICKS = 6;
+/** The JetStream header carrying an append's deduplication id. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** Deduplication ids of live QoS 2 deliveries remembered (within the stream's duplicate window). */
+const LIVE_QOS2_IDS = 100_000;
 /** Messages a session or shared consumer hands out before acknowledgements. */
 const CONSUMER_MAX_ACK_PENDING = 1_000;
 
@@ -435,6 +440,38 @@ export class MqttBroker {
 
   // ---------------------------------------------------------------- delivery
 
+  /**
+   * True when a QoS 2 message with this deduplication id was delivered live in the last
+   * duplicate window. The stream stores an inbound QoS 2 message once by its id (`q2-<nonce>`),
+   * but live subscribers get every append: after a replica crash between storing it and marking
+   * it stored, the client's resend would reach them a second time. Remembered per NATS
+   * subscription subject, as a message arrives once through each.
+   */
+  readonly #liveQos2 = new Map<string, number>();
+
+  #liveDuplicate(message: BackboneMessage, taps: ReadonlySet<SubscriptionTap>): boolean {
+    let msgId: string | undefined;
+    for (const [name, value] of message.headers ?? []) if (name === MSG_ID_HEADER) msgId = value;
+    if (msgId === undefined) return false;
+    // Per NATS subscription: with overlapping filters one message arrives once through each.
+    let via = '';
+    for (const tap of taps) {
+      via = tap.subject;
+      break;
+    }
+    const id = `${msgId}\u0000${via}`;
+    const now = Date.now();
+    const seen = this.#liveQos2.get(id);
+    if (seen !== undefined && now - seen < STREAM_DUPLICATE_WINDOW_MS) return true;
+    // Insertion order is time order: forget from the oldest.
+    for (const [old, at] of this.#liveQos2) {
+      if (now - at < STREAM_DUPLICATE_WINDOW_MS && this.#liveQos2.size < LIVE_QOS2_IDS) break;
+      this.#liveQos2.delete(old);
+    }
+    this.#liveQos2.set(id, now);
+    return false;
+  }
+
   /** One backbone message on a subscribed subject, with the taps (connection subscriptions) that want it. */
   #onMessage = (message: BackboneMessage, taps: ReadonlySet<SubscriptionTap>): void => {
     let decoded = this.#topics.get(message.subject);
@@ -451,6 +488,7 @@ export class MqttBroker {
       return;
     }
     const publishedQos = meta.qos ?? (decoded.cls === '1' ? 1 : 0);
+    if (publishedQos === 2 && this.#liveDuplicate(message, taps)) return;
     recordDeliveryLatency(this.#instruments, meta, publishedQos);
     let span: Span | undefined;
     if (this.#context.tracing.enabled) {

@@ -216,9 +216,14 @@ class EmbeddedBackbone implements Backbone {
     }
     // Stored headers match what NATS stores: the caller's, plus the headers the client
     // adds for msgId and expectStream.
-    const headers: (readonly [string, string])[] = [...(options.headers ?? [])];
-    if (options.msgId !== undefined) headers.push([MSG_ID_HEADER, options.msgId]);
-    if (options.expectStream !== undefined) headers.push([EXPECTED_STREAM_HEADER, options.expectStream]);
+    let headers = options.headers;
+    if (options.msgId !== undefined || options.expectStream !== undefined) {
+      const added: (readonly [string, string])[] = [...(headers ?? [])];
+      if (options.msgId !== undefined) added.push([MSG_ID_HEADER, options.msgId]);
+      if (options.expectStream !== undefined) added.push([EXPECTED_STREAM_HEADER, options.expectStream]);
+      headers = added;
+    }
+    // A frozen, already-normal array comes back as it is (shared by a run of messages).
     const normalized = normalizeHeaders(headers);
     const msgId = options.msgId ?? normalized?.find(([name]) => name === MSG_ID_HEADER)?.[1];
     const { seq, duplicate } = stream.store(subject, payload, normalized, msgId);
