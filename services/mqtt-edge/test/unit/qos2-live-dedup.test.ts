@@ -17,7 +17,8 @@ afterEach(async () => {
 
 describe('live QoS 2 deliveries', () => {
   it('deliver an append repeated with the same deduplication id once per subscriber', async () => {
-    const h = (harness = await startHarness());
+    harness = await startHarness();
+    const h = harness;
     const { client: wide } = await h.connect({ version: 5 });
     const { client: narrow } = await h.connect({ version: 4 });
     await subscribe(wide, 'dedup/#', 2);
