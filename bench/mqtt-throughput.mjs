@@ -413,7 +413,8 @@ async function latency(port, qos, rate, seconds) {
 
 /**
  * Broker RSS growth per idle connection over `count` raw connections (CONNECT, CONNACK, then
- * nothing). Measured first, on the freshly started broker: after the throughput phases a
+ * nothing). Measured after the warm-up, before the throughput phases: a fresh runtime would
+ * count its heap growing to its working size, and after the throughput phases a
  * garbage-collected runtime can shrink while the connections are opened. A first round of
  * connections (closed again) warms up what is allocated once.
  */
@@ -487,12 +488,12 @@ async function measure(name, port, pid) {
   const phases = new Set(values.phases.split(','));
   const skipped = { rate: Number.NaN, received: 0, count: 0, p50: Number.NaN, p99: Number.NaN };
   const result = { name };
-  result.idle = IDLE > 0 && phases.has('idle') ? await idleMemory(port, pid, IDLE) : Number.NaN;
   // Warm-up, not measured, the same for every broker: a JIT-compiled broker (mqtt-edge) is
   // measured in steady state, as a long-running broker runs, not while compiling.
   await oneToOne(port, 0, 20_000);
   await oneToOne(port, 1, 5_000);
   await fanOut(port, 10, 500);
+  result.idle = IDLE > 0 && phases.has('idle') ? await idleMemory(port, pid, IDLE) : Number.NaN;
   result.qos0 = phases.has('qos0') ? await median(() => oneToOne(port, 0, QOS0_MESSAGES)) : skipped;
   result.qos1 = phases.has('qos1') ? await median(() => oneToOne(port, 1, QOS1_MESSAGES)) : skipped;
   result.fan = phases.has('fan') ? await median(() => fanOut(port, FANOUT, FANOUT_MESSAGES)) : skipped;
