@@ -469,14 +469,14 @@ const fmt = (n, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : '—';
 
 /**
- * Runs a throughput phase REPEAT times and keeps the run with the median rate (short runs on a
- * shared machine vary by tens of percent); a loss in any run is kept, so zero loss means zero
- * in every run.
+ * Runs a phase REPEAT times and keeps the run with the median `by` (rate, or p99 for the
+ * latency phases): short runs on a shared machine vary by tens of percent, and a single stall
+ * of the machine moves a p99. A loss in any run is kept, so zero loss means zero in every run.
  */
-async function median(phase) {
+async function median(phase, by = 'rate') {
   const runs = [];
   for (let i = 0; i < REPEAT; i++) runs.push(await phase());
-  runs.sort((a, b) => a.rate - b.rate);
+  runs.sort((a, b) => a[by] - b[by]);
   const middle = runs[Math.floor(runs.length / 2)];
   if (middle.count === undefined) return middle;
   const lost = Math.max(...runs.map((r) => r.count - r.received));
@@ -497,8 +497,8 @@ async function measure(name, port, pid) {
   result.qos0 = phases.has('qos0') ? await median(() => oneToOne(port, 0, QOS0_MESSAGES)) : skipped;
   result.qos1 = phases.has('qos1') ? await median(() => oneToOne(port, 1, QOS1_MESSAGES)) : skipped;
   result.fan = phases.has('fan') ? await median(() => fanOut(port, FANOUT, FANOUT_MESSAGES)) : skipped;
-  result.lat0 = phases.has('lat0') ? await latency(port, 0, RATE, SECONDS) : skipped;
-  result.lat1 = phases.has('lat1') ? await latency(port, 1, RATE, SECONDS) : skipped;
+  result.lat0 = phases.has('lat0') ? await median(() => latency(port, 0, RATE, SECONDS), 'p99') : skipped;
+  result.lat1 = phases.has('lat1') ? await median(() => latency(port, 1, RATE, SECONDS), 'p99') : skipped;
   return result;
 }
 
@@ -569,7 +569,7 @@ const table = (data) => {
   return [line(data[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...data.slice(1).map(line)].join('\n');
 };
 console.log(
-  `\nMQTT brokers, one process each on loopback; ${PAYLOAD.length}-byte payloads; raw MQTT 3.1.1 clients; QoS 1 window ${WINDOW}\n`,
+  `\nMQTT brokers, one process each on loopback; ${PAYLOAD.length}-byte payloads; raw MQTT 3.1.1 clients; QoS 1 window ${WINDOW}; each rate and latency is the median of ${REPEAT} runs\n`,
 );
 console.log(table(rows));
 const edges = results.filter((r) => r.name.startsWith('mqtt-edge'));
