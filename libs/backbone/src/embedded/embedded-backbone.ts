@@ -3,6 +3,7 @@
  * whole mesh runs in one process with no server. Deliveries are asynchronous (never inside
  * the publisher's call) and ordered per subscription and per consumer handle.
  */
+
 import type {
   AppendOptions,
   AppendResult,
@@ -23,6 +24,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contract.js';
+import { copyBytes } from '../copy.js';
 import {
   BackboneClosedError,
   ConsumerConflictError,
@@ -137,7 +139,7 @@ class EmbeddedBackbone implements Backbone {
       const msgId = normalized?.find(([name]) => name === MSG_ID_HEADER)?.[1];
       stream.store(subject, payload, normalized, msgId);
     }
-    this.#bus.publish({ subject, payload: payload.slice(), headers: normalized });
+    this.#bus.publish({ subject, payload: copyBytes(payload), headers: normalized });
   }
 
   subscribe(subject: string, onMessage: (message: BackboneMessage) => void, options?: SubscribeOptions): Subscription {
@@ -229,7 +231,7 @@ class EmbeddedBackbone implements Backbone {
     const { seq, duplicate } = stream.store(subject, payload, normalized, msgId);
     // Live subscribers see every append, duplicates included: on NATS the stream is just
     // one more subscriber of the subject and deduplication happens inside it.
-    this.#bus.publish({ subject, payload: payload.slice(), headers: normalized });
+    this.#bus.publish({ subject, payload: copyBytes(payload), headers: normalized });
     return { stream: stream.name, seq, duplicate };
   }
 

@@ -4,8 +4,10 @@
  * `Nats-Msg-Id` deduplication over the duplicate window. Limits are enforced on every
  * write and, for age, lazily on every read (no sweeper: the clock may be a test's).
  */
+
 import { subjectMatches } from '@protomesh/topic-map';
 import type { HeaderEntries, StoredMessage, StreamSpec, StreamState } from '../contract.js';
+import { copyBytes } from '../copy.js';
 import { DEFAULT_DUPLICATE_WINDOW_MS } from '../defaults.js';
 import { SeqList } from './seq-list.js';
 
@@ -120,7 +122,7 @@ export class MemoryStream {
       seq,
       subject,
       // A private copy: the caller may reuse its buffer.
-      payload: payload.slice(),
+      payload: copyBytes(payload),
       headers,
       time: now,
     });

@@ -3,6 +3,7 @@
  * JetStream KV, through the nats.js v3 modules. Works against nats-server 2.9 and later;
  * nothing here needs a newer server.
  */
+
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -35,6 +36,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../contract.js';
+import { copyBytes } from '../copy.js';
 import { DEFAULT_APPEND_TIMEOUT_MS, DEFAULT_REPLICAS } from '../defaults.js';
 import { Bus } from '../embedded/bus.js';
 import { BackboneClosedError, BackboneConnectError, StreamConflictError, StreamNotFoundError } from '../errors.js';
@@ -265,7 +267,7 @@ class NatsBackbone implements Backbone {
   /** Hands what the main connection sent to this backbone's own matching subscriptions. */
   #loopBack(subject: string, payload: Uint8Array, headers: HeaderEntries | undefined): void {
     if (!this.#loopback.wants(subject)) return;
-    this.#loopback.publish({ subject, payload: payload.slice(), headers: normalizeHeaders(headers) });
+    this.#loopback.publish({ subject, payload: copyBytes(payload), headers: normalizeHeaders(headers) });
   }
 
   subscribe(subject: string, onMessage: (message: BackboneMessage) => void, options?: SubscribeOptions): Subscription {

@@ -46,7 +46,7 @@ describe('NATS loopback', () => {
     await Promise.all([a.flush(), b.flush(), raw.flush()]);
     a.publish(`${root}.x`, encoder.encode('one'), [['K', 'v']]);
     a.publish(`${root}.y`, encoder.encode('two'));
-    const reused = encoder.encode('three');
+    const reused = Buffer.from('three'); // a Node Buffer: its slice() would be a view
     a.publish(`${root}.z`, reused);
     reused.set(encoder.encode('THREE')); // the loopback delivers its own copy
     await waitFor(() => other.length === 3 && plain.length === 3, 'the other connections');

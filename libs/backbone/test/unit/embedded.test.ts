@@ -207,3 +207,20 @@ describe('SeqList', () => {
     await bb.close();
   });
 });
+
+describe('payload copies', () => {
+  it('keeps what was published and stored when the caller reuses a Node Buffer', async () => {
+    const bb = createEmbeddedBackbone();
+    await bb.ensureStream({ name: 'COPY', subjects: ['copy.>'] });
+    const live: string[] = [];
+    bb.subscribe('copy.>', (m) => live.push(new TextDecoder().decode(m.payload)));
+    const chunk = Buffer.from('first-second');
+    await bb.append('copy.a', chunk.subarray(0, 5));
+    bb.publish('copy.b', chunk.subarray(6));
+    chunk.fill(0x78); // the socket layer would reuse or the caller overwrite
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(live).toEqual(['first', 'second']);
+    expect(new TextDecoder().decode((await bb.getMessage('COPY', 1))!.payload)).toBe('first');
+    await bb.close();
+  });
+});
