@@ -51,6 +51,7 @@ export {
 } from './errors.js';
 export type { FanoutHandler } from './fanout.js';
 export { LocalFanout } from './fanout.js';
+export { EXPECTED_STREAM_HEADER, MSG_ID_HEADER } from './jetstream-headers.js';
 export { decodeKey, encodeKey } from './kv-key.js';
 export type { BackboneLogger } from './logger.js';
 export type { MeshLayout, MeshLayoutOptions } from './mesh-layout.js';

@@ -7,6 +7,7 @@ import {
   LocalFanout,
   layoutStem,
   type MeshLayout,
+  MSG_ID_HEADER,
   meshLayout,
   STREAM_DUPLICATE_WINDOW_MS,
 } from '@protomesh/backbone';
@@ -50,8 +51,6 @@ const DEFAULT_CLOSE_GRACE_MS = 10_000;
 const DISCONNECT_WAIT_MS = 1_000;
 /** Sweeper ticks per scan of the session records (the scan reads every record). */
 const SESSION_SCAN_EVERY_TICKS = 6;
-/** The JetStream header carrying an append's deduplication id. */
-const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** Deduplication ids of live QoS 2 deliveries remembered (within the stream's duplicate window). */
 const LIVE_QOS2_IDS = 100_000;
 /** Messages a session or shared consumer hands out before acknowledgements. */
@@ -392,22 +391,25 @@ export class MqttBroker {
     try {
       await this.#wills.sweep();
       if (this.#sweeps++ % SESSION_SCAN_EVERY_TICKS === 0) {
-        await this.#wills.sweepHeld(
-          this.#node,
-          (node) => this.#presence.isAlive(node),
-          async (clientId) => {
-            const owner = (await this.#store.read(clientId))?.record.owner;
-            return owner != null && (await this.#presence.isAlive(owner.node));
-          },
-        );
+        // Replica liveness asked once per replica in this sweep.
+        const verdicts = new Map<string, Promise<boolean>>();
+        const isAlive = (node: string): Promise<boolean> => {
+          let alive = verdicts.get(node);
+          if (alive === undefined) {
+            alive = this.#presence.isAlive(node);
+            verdicts.set(node, alive);
+          }
+          return alive;
+        };
+        await this.#wills.sweepHeld(this.#node, isAlive, async (clientId) => {
+          const owner = (await this.#store.read(clientId))?.record.owner;
+          return owner != null && (await isAlive(owner.node));
+        });
         await this.#sweepSessions();
-        await this.#shared.sweepCrashed(
-          (node) => this.#presence.isAlive(node),
-          async (clientId) => {
-            const record = (await this.#store.read(clientId))?.record;
-            return record !== undefined && record.expiry > 0 && !isExpired(record, Date.now());
-          },
-        );
+        await this.#shared.sweepCrashed(isAlive, async (clientId) => {
+          const record = (await this.#store.read(clientId))?.record;
+          return record !== undefined && record.expiry > 0 && !isExpired(record, Date.now());
+        });
       }
     } catch (error) {
       this.#logger.debug({ err: error }, 'sweep failed');

@@ -47,8 +47,9 @@ export const AUTH_FAILURE = Object.freeze({
 });
 
 /**
- * Message and byte counts of the hot path, added to the OpenTelemetry counters once per
- * event-loop turn instead of once per message (an `add` hashes its attributes each time).
+ * Message and byte counts of the hot path, added to the counters once per event-loop turn.
+ * The mesh counters batch per turn themselves (telemetry's hot-instruments); counting in
+ * fixed slots here skips even their per-call map lookup, four per message on this path.
  */
 export class MessageCounts {
   readonly #instruments: MqttInstruments;

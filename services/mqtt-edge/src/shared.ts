@@ -158,20 +158,14 @@ export class SharedSubscriptions {
     sessionContinues: (clientId: string) => Promise<boolean>,
   ): Promise<void> {
     const kv = await this.#kv;
-    const verdicts = new Map<string, boolean>();
     for (const key of await kv.keys('g.*')) {
       const entry = await kv.get(key);
       if (!entry) continue;
       const record = decodeGroupRecord(entry.value);
       if (record.group === undefined || record.filter === undefined) continue; // written by an older version
       for (const [clientId, node] of Object.entries(record.members)) {
-        if (node === this.#node) continue;
-        let alive = verdicts.get(node);
-        if (alive === undefined) {
-          alive = await isAlive(node);
-          verdicts.set(node, alive);
-        }
-        if (!alive && !(await sessionContinues(clientId))) {
+        if (node === this.#node || (await isAlive(node))) continue;
+        if (!(await sessionContinues(clientId))) {
           await this.forget(record.group, record.filter, clientId, node);
         }
       }

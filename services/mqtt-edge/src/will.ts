@@ -134,16 +134,9 @@ export class Wills {
     resumedElsewhere: (clientId: string) => Promise<boolean>,
   ): Promise<void> {
     const kv = await this.#kv;
-    const verdicts = new Map<string, boolean>();
     for (const key of await kv.keys('h.>')) {
       const node = key.split('.')[1]!;
-      if (node === self) continue;
-      let alive = verdicts.get(node);
-      if (alive === undefined) {
-        alive = await isAlive(decodeKey(node));
-        verdicts.set(node, alive);
-      }
-      if (!alive) await this.#orphaned(key, resumedElsewhere);
+      if (node !== self && !(await isAlive(decodeKey(node)))) await this.#orphaned(key, resumedElsewhere);
     }
   }
 

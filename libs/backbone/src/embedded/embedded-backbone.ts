@@ -33,6 +33,7 @@ import {
   StreamMismatchError,
   StreamNotFoundError,
 } from '../errors.js';
+import { appendHeaders, MSG_ID_HEADER } from '../jetstream-headers.js';
 import { type BackboneLogger, silentLogger } from '../logger.js';
 import {
   assertAppendOptions,
@@ -61,10 +62,6 @@ export interface EmbeddedBackboneOptions {
   readonly logger?: BackboneLogger;
 }
 
-/** The header NATS uses for `msgId`; a plain publish carrying it is deduplicated too. */
-const MSG_ID_HEADER = 'Nats-Msg-Id';
-/** The header the NATS client sends for `expectStream`; the server stores it with the message. */
-const EXPECTED_STREAM_HEADER = 'Nats-Expected-Stream';
 /** Subjects whose capturing stream is remembered; the cache starts over when full. */
 const CAPTURE_CACHE_SIZE = 10_000;
 /** How long `close()` waits for queued deliveries to run, in ms. */
@@ -218,15 +215,8 @@ class EmbeddedBackbone implements Backbone {
     }
     // Stored headers match what NATS stores: the caller's, plus the headers the client
     // adds for msgId and expectStream.
-    let headers = options.headers;
-    if (options.msgId !== undefined || options.expectStream !== undefined) {
-      const added: (readonly [string, string])[] = [...(headers ?? [])];
-      if (options.msgId !== undefined) added.push([MSG_ID_HEADER, options.msgId]);
-      if (options.expectStream !== undefined) added.push([EXPECTED_STREAM_HEADER, options.expectStream]);
-      headers = added;
-    }
     // A frozen, already-normal array comes back as it is (shared by a run of messages).
-    const normalized = normalizeHeaders(headers);
+    const normalized = normalizeHeaders(appendHeaders(options));
     const msgId = options.msgId ?? normalized?.find(([name]) => name === MSG_ID_HEADER)?.[1];
     const { seq, duplicate } = stream.store(subject, payload, normalized, msgId);
     // Live subscribers see every append, duplicates included: on NATS the stream is just

@@ -1,10 +1,8 @@
 /** Contract headers to and from NATS headers, on the hot paths without building `MsgHdrs`. */
 import { type Msg, type MsgHdrs, MsgHdrsImpl, MsgImpl } from '@nats-io/transport-node';
 import type { HeaderEntries } from '../contract.js';
+import { EXPECTED_STREAM_HEADER, MSG_ID_HEADER } from '../jetstream-headers.js';
 
-/** JetStream publish headers (nats-server `server/stream.go`). */
-const MSG_ID_HEADER = 'Nats-Msg-Id';
-const EXPECTED_STREAM_HEADER = 'Nats-Expected-Stream';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

@@ -40,6 +40,7 @@ import { copyBytes } from '../copy.js';
 import { DEFAULT_APPEND_TIMEOUT_MS, DEFAULT_REPLICAS } from '../defaults.js';
 import { Bus } from '../embedded/bus.js';
 import { BackboneClosedError, BackboneConnectError, StreamConflictError, StreamNotFoundError } from '../errors.js';
+import { appendHeaders } from '../jetstream-headers.js';
 import { type BackboneLogger, silentLogger } from '../logger.js';
 import {
   assertAppendOptions,
@@ -636,12 +637,3 @@ class NatsBackbone implements Backbone {
 }
 
 function noop(): void {}
-
-/** The headers the server stores with an append (`msgId`, `expectStream` as NATS headers). */
-function appendHeaders(options: AppendOptions): HeaderEntries | undefined {
-  if (options.msgId === undefined && options.expectStream === undefined) return options.headers;
-  const out = (options.headers ?? []).filter(([name]) => name !== 'Nats-Msg-Id' && name !== 'Nats-Expected-Stream');
-  if (options.msgId !== undefined) out.push(['Nats-Msg-Id', options.msgId]);
-  if (options.expectStream !== undefined) out.push(['Nats-Expected-Stream', options.expectStream]);
-  return out;
-}
